@@ -1,0 +1,153 @@
+// Package healthfailover is a CoreDNS plugin that answers A, AAAA and CNAME
+// queries with healthy targets only, with Route 53's health checks and
+// failover record sets.
+package healthfailover
+
+import (
+	"context"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/request"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+)
+
+const pluginName = "healthfailover"
+
+// maxChase bounds how many CNAMEs of this plugin's own an answer follows.
+const maxChase = 8
+
+// HealthFailover is the handler. It reads answers, never computes them: the
+// record table swaps in a new answer whenever a check changes health.
+type HealthFailover struct {
+	Next plugin.Handler
+
+	zones     []string
+	fall      fall.F
+	table     *table
+	soa       map[string]*dns.SOA // by zone
+	parents   map[string]bool     // names that exist only as ancestors of defined ones
+	checks    *checker.Checker
+	status    string // address of the status endpoint, empty for none
+	statusSrv statusServer
+}
+
+// Name implements plugin.Handler.
+func (h *HealthFailover) Name() string { return pluginName }
+
+// Ready implements ready.Readiness: true once every check has finished its
+// first probe, so no query is answered from an empty view of health.
+func (h *HealthFailover) Ready() bool { return h.checks.Ready() }
+
+// CacheBypassZones implements cache.ZoneBypasser. It returns the record
+// names, never the zones: as cluster DNS the zone may be ".", and bypassing
+// it would switch the cache off for everything.
+func (h *HealthFailover) CacheBypassZones() []string {
+	names := make([]string, 0, len(h.table.byName))
+	for name := range h.table.byName {
+		names = append(names, name)
+	}
+	return names
+}
+
+// ServeDNS implements plugin.Handler.
+func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	if state.QClass() != dns.ClassINET {
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
+	qname := state.Name()
+	zone := plugin.Zones(h.zones).Matches(qname)
+	if zone == "" {
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
+	qtype := state.QType()
+
+	_, defined := h.table.byName[qname]
+	if !defined && h.fall.Through(qname) {
+		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+
+	switch {
+	case !defined && qname == zone && qtype == dns.TypeSOA:
+		m.Answer = []dns.RR{h.soa[zone]}
+	case !defined && (qname == zone || h.parents[qname]):
+		// The name exists (the apex, or an ancestor of a defined name): NODATA.
+	case !defined:
+		m.Rcode = dns.RcodeNameError
+	default:
+		var servfail bool
+		m.Answer, servfail = h.answer(ctx, state, qname, qtype)
+		if servfail {
+			return dns.RcodeServerFailure, nil
+		}
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{h.soa[zone]}
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// answer collects the RRs for a defined name, following CNAMEs to names this
+// plugin also defines.
+func (h *HealthFailover) answer(ctx context.Context, state request.Request, qname string, qtype uint16) ([]dns.RR, bool) {
+	var rrs []dns.RR
+	server := metrics.WithServer(ctx)
+	for range maxChase {
+		names, ok := h.table.byName[qname]
+		if !ok {
+			return rrs, false
+		}
+		if s := names.cname; s != nil {
+			a := s.current.Load()
+			answered(server, s, a)
+			if a.servfail {
+				return rrs, len(rrs) == 0
+			}
+			rr := a.one(s.rotation.Add(1))
+			if rr == nil {
+				return rrs, false
+			}
+			rrs = append(rrs, rr)
+			if qtype == dns.TypeCNAME {
+				return rrs, false
+			}
+			qname = rr.(*dns.CNAME).Target
+			continue
+		}
+		servfail := false
+		for _, s := range h.sets(names, qtype) {
+			if s == nil {
+				continue
+			}
+			a := s.current.Load()
+			answered(server, s, a)
+			servfail = servfail || a.servfail
+			rrs = a.appendTo(rrs, s.rotation.Add(1))
+		}
+		return rrs, servfail && len(rrs) == 0
+	}
+	return rrs, false
+}
+
+// sets returns the sets that answer a query type at a name: ANY gets both
+// address families. It returns an array, not a slice, to keep the query path
+// free of allocations.
+func (h *HealthFailover) sets(n *names, qtype uint16) [2]*recordSet {
+	switch qtype {
+	case dns.TypeA:
+		return [2]*recordSet{n.a}
+	case dns.TypeAAAA:
+		return [2]*recordSet{n.aaaa}
+	case dns.TypeANY:
+		return [2]*recordSet{n.a, n.aaaa}
+	}
+	return [2]*recordSet{}
+}

@@ -1,0 +1,136 @@
+package healthfailover
+
+import (
+	"strconv"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+const subsystem = "healthfailover"
+
+// Labels are check names, record names and fixed reasons, phases and tiers:
+// cardinality is bounded by the Corefile.
+var (
+	checkHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "check_healthy",
+		Help:      "Health of each check: 1 healthy, 0 unhealthy (Route 53's HealthCheckStatus).",
+	}, []string{"check"})
+
+	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "probe_duration_seconds",
+		Help:      "Duration of each phase of a probe: connect, tls_handshake, first_byte and total (Route 53's ConnectionTime, SSLHandshakeTime, TimeToFirstByte).",
+		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+	}, []string{"check", "phase"})
+
+	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "probes_total",
+		Help:      "Probes by check and result reason (ok for a success).",
+	}, []string{"check", "reason"})
+
+	transitionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "transitions_total",
+		Help:      "Health transitions by check and the state entered (healthy or unhealthy).",
+	}, []string{"check", "to"})
+
+	healthyChildren = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "calculated_healthy_children",
+		Help:      "Number of healthy children of each calculated check.",
+	}, []string{"check"})
+
+	servingTier = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "record_serving_tier",
+		Help:      "The tier each record set answers from (1 primary, 2 secondary, …); 0 when no member is healthy.",
+	}, []string{"record", "type"})
+
+	healthyMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "record_healthy_members",
+		Help:      "Number of healthy members of each record set, across tiers.",
+	}, []string{"record", "type"})
+
+	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "answers_total",
+		Help:      "Answers by server, record set and the tier that served them (0 when all members were down).",
+	}, []string{"server", "record", "type", "tier"})
+)
+
+var tierLabels = func() []string {
+	l := make([]string, maxTier+1)
+	for i := range l {
+		l[i] = strconv.Itoa(i)
+	}
+	return l
+}()
+
+// observeProbe records one probe's result and phase timings.
+func observeProbe(check string, r checker.Result) {
+	probesTotal.WithLabelValues(check, string(r.Reason)).Inc()
+	phases := []struct {
+		name string
+		d    float64
+	}{
+		{"connect", r.Phases.Connect.Seconds()},
+		{"tls_handshake", r.Phases.TLSHandshake.Seconds()},
+		{"first_byte", r.Phases.FirstByte.Seconds()},
+		{"total", r.Phases.Total.Seconds()},
+	}
+	for _, p := range phases {
+		if p.d > 0 {
+			probeDuration.WithLabelValues(check, p.name).Observe(p.d)
+		}
+	}
+}
+
+// observeState sets a check's gauges.
+func observeState(st checker.State) {
+	checkHealthy.WithLabelValues(st.Name).Set(boolFloat(st.Healthy))
+	if st.Kind == checker.Calculated {
+		healthyChildren.WithLabelValues(st.Name).Set(float64(st.HealthyChildren))
+	}
+}
+
+func observeTransition(t checker.Transition) {
+	to := "unhealthy"
+	if t.To {
+		to = "healthy"
+	}
+	transitionsTotal.WithLabelValues(t.Check, to).Inc()
+}
+
+// observeAnswer sets a record set's gauges when its answer changes.
+func observeAnswer(s *recordSet, a *answer) {
+	typ := dns.TypeToString[s.qtype]
+	servingTier.WithLabelValues(s.name, typ).Set(float64(a.tier))
+	healthyMembers.WithLabelValues(s.name, typ).Set(float64(a.healthyMembers))
+}
+
+// answered counts one answer of a set.
+func answered(server string, s *recordSet, a *answer) {
+	answersTotal.WithLabelValues(server, s.name, dns.TypeToString[s.qtype], tierLabels[a.tier]).Inc()
+}
+
+func boolFloat(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

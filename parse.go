@@ -1,0 +1,517 @@
+package healthfailover
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+)
+
+// Limits of the Corefile contract.
+const (
+	minThreshold = 1
+	maxThreshold = 10
+	// minInterval keeps a typo ("interval 1ms") from turning a check into a load test.
+	minInterval = 100 * time.Millisecond
+	maxTier     = 10
+	maxWeight   = 255
+	defaultTTL  = 30
+)
+
+// config is one healthfailover block, parsed and checked.
+type config struct {
+	zones  []string
+	checks []checker.Spec
+	sets   []*setSpec
+	fall   fall.F
+	status string
+}
+
+// setSpec is a record set as written in the Corefile.
+type setSpec struct {
+	name      string // fully qualified, lower case
+	qtype     uint16
+	ttl       uint32
+	members   []memberSpec
+	onAllDown allDownPolicy
+	pos       position
+}
+
+// memberSpec is one primary/secondary/tier line.
+type memberSpec struct {
+	tier   int
+	value  string // an address or a target name; empty for an alias
+	alias  string // the aliased record name, fully qualified
+	check  string
+	weight int // -1 when not set
+	pos    position
+}
+
+// allDownPolicy is what a record set answers when no member is healthy.
+type allDownPolicy int
+
+const (
+	allDownPrimary allDownPolicy = iota
+	allDownNodata
+	allDownServfail
+)
+
+// position is where a statement was written, for errors found after the
+// tokens that caused them have been read.
+type position struct {
+	file string
+	line int
+}
+
+func (p position) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", p.file, p.line, fmt.Sprintf(format, args...))
+}
+
+func here(c *caddy.Controller) position { return position{file: c.File(), line: c.Line()} }
+
+// parse reads every healthfailover block of the controller's server block.
+func parse(c *caddy.Controller) (*config, error) {
+	var cfg *config
+	for c.Next() {
+		if cfg != nil {
+			return nil, c.Err("healthfailover is used twice in this server block: merge the two blocks")
+		}
+		cfg = &config{}
+		cfg.zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		checkPos := map[string]position{}
+		for c.NextBlock() {
+			switch c.Val() {
+			case "check":
+				spec, err := parseCheck(c)
+				if err != nil {
+					return nil, err
+				}
+				if p, dup := checkPos[spec.Name]; dup {
+					return nil, c.Errf("check %q is defined twice (first at line %d)", spec.Name, p.line)
+				}
+				checkPos[spec.Name] = here(c)
+				cfg.checks = append(cfg.checks, spec)
+			case "record":
+				set, err := parseRecord(c)
+				if err != nil {
+					return nil, err
+				}
+				cfg.sets = append(cfg.sets, set)
+			case "fallthrough":
+				cfg.fall.SetZonesFromArgs(c.RemainingArgs())
+			case "status":
+				args := c.RemainingArgs()
+				if len(args) != 1 {
+					return nil, c.ArgErr()
+				}
+				if _, _, err := net.SplitHostPort(args[0]); err != nil {
+					return nil, c.Errf("status address %q: want HOST:PORT", args[0])
+				}
+				cfg.status = args[0]
+			default:
+				return nil, c.Errf("unknown property %q", c.Val())
+			}
+		}
+		if err := cfg.validate(checkPos); err != nil {
+			return nil, err
+		}
+	}
+	if cfg == nil {
+		return nil, c.ArgErr()
+	}
+	return cfg, nil
+}
+
+// openBlock reports whether an option block follows on the statement's line,
+// consuming its "{". Caddy's NextBlock cannot tell an omitted block from the
+// next statement once nested, so the inner blocks are read by hand.
+func openBlock(c *caddy.Controller) bool {
+	return c.NextArg() // RemainingArgs stopped before "{" or at the end of the line
+}
+
+// blockOptions calls fn for every option of an open block, with the controller
+// on the option's name.
+func blockOptions(c *caddy.Controller, fn func(name string, args []string) error) error {
+	for c.Next() {
+		if c.Val() == "}" {
+			return nil
+		}
+		if c.Val() == "{" {
+			return c.Err("unexpected '{'")
+		}
+		if err := fn(c.Val(), c.RemainingArgs()); err != nil {
+			return err
+		}
+	}
+	return c.EOFErr()
+}
+
+func parseCheck(c *caddy.Controller) (checker.Spec, error) {
+	args := c.RemainingArgs()
+	if len(args) < 2 {
+		return checker.Spec{}, c.Errf("check needs a name and a URL or 'calculated CHILD...'")
+	}
+	spec := checker.Spec{Name: args[0]}
+	if args[1] == "calculated" {
+		if len(args) < 3 {
+			return spec, c.Errf("calculated check %q needs at least one child check", spec.Name)
+		}
+		spec.Kind = checker.Calculated
+		spec.Children = args[2:]
+		seen := map[string]bool{}
+		for _, child := range spec.Children {
+			if seen[child] {
+				return spec, c.Errf("calculated check %q lists child %q twice", spec.Name, child)
+			}
+			seen[child] = true
+		}
+	} else {
+		if len(args) > 2 {
+			return spec, c.Errf("check %q: unexpected %q after the URL", spec.Name, args[2])
+		}
+		if err := parseTarget(&spec, args[1]); err != nil {
+			return spec, c.Errf("check %q: %v", spec.Name, err)
+		}
+	}
+
+	var timeoutsSet [2]bool
+	if openBlock(c) {
+		err := blockOptions(c, func(name string, opts []string) error {
+			if spec.Kind == checker.Calculated && name != "healthy_threshold" {
+				return c.Errf("unknown property %q for calculated check %q (only healthy_threshold)", name, spec.Name)
+			}
+			var err error
+			switch name {
+			case "host":
+				spec.Host, err = oneArg(c, opts)
+			case "search":
+				if spec.Kind == checker.TCP {
+					return c.Errf("search is for http and https checks, not tcp (check %q)", spec.Name)
+				}
+				spec.Search, err = oneArg(c, opts)
+			case "interval":
+				spec.Interval, err = durationArg(c, name, opts)
+				if err == nil && spec.Interval < minInterval {
+					return c.Errf("interval %s is shorter than the minimum %s", spec.Interval, minInterval)
+				}
+			case "connect_timeout":
+				spec.ConnectTimeout, err = durationArg(c, name, opts)
+				timeoutsSet[0] = true
+			case "response_timeout":
+				if spec.Kind == checker.TCP {
+					return c.Errf("response_timeout is for http and https checks, not tcp (check %q)", spec.Name)
+				}
+				spec.ResponseTimeout, err = durationArg(c, name, opts)
+				timeoutsSet[1] = true
+			case "failure_threshold":
+				spec.FailureThreshold, err = intArg(c, name, opts, minThreshold, maxThreshold)
+			case "success_threshold":
+				spec.SuccessThreshold, err = intArg(c, name, opts, minThreshold, maxThreshold)
+			case "healthy_threshold":
+				if spec.Kind != checker.Calculated {
+					return c.Errf("healthy_threshold is for calculated checks (check %q)", spec.Name)
+				}
+				spec.HealthyThreshold, err = intArg(c, name, opts, 1, len(spec.Children))
+			case "tls_verify":
+				if spec.Kind != checker.HTTPS {
+					return c.Errf("tls_verify is for https checks (check %q)", spec.Name)
+				}
+				err = noArgs(c, name, opts)
+				spec.TLSVerify = true
+			case "invert":
+				err = noArgs(c, name, opts)
+				spec.Invert = true
+			case "disable":
+				err = noArgs(c, name, opts)
+				spec.Disable = true
+			default:
+				return c.Errf("unknown property %q for check %q", name, spec.Name)
+			}
+			return err
+		})
+		if err != nil {
+			return spec, err
+		}
+	}
+	if spec.Kind == checker.Calculated {
+		return spec, nil
+	}
+	return spec, fitTimeouts(c, &spec, timeoutsSet)
+}
+
+// fitTimeouts shrinks default timeouts to a short interval, since a check
+// never overlaps itself, and refuses explicit ones that cannot fit.
+func fitTimeouts(c *caddy.Controller, spec *checker.Spec, set [2]bool) error {
+	interval := spec.Interval
+	if interval == 0 {
+		interval = checker.DefaultInterval
+	}
+	if !set[0] {
+		spec.ConnectTimeout = min(checker.DefaultConnectTimeout, interval)
+	}
+	if !set[1] && spec.Kind != checker.TCP {
+		spec.ResponseTimeout = min(checker.DefaultResponseTimeout, interval)
+	}
+	if spec.ConnectTimeout > interval {
+		return c.Errf("check %q: connect_timeout %s is longer than the interval %s", spec.Name, spec.ConnectTimeout, interval)
+	}
+	if spec.ResponseTimeout > interval {
+		return c.Errf("check %q: response_timeout %s is longer than the interval %s", spec.Name, spec.ResponseTimeout, interval)
+	}
+	return nil
+}
+
+// parseTarget fills the kind, address and path of a check from its URL.
+func parseTarget(spec *checker.Spec, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // without url's own quoting of the URL
+		}
+		return fmt.Errorf("bad URL %q: %v", raw, err)
+	}
+	if u.Host == "" {
+		return fmt.Errorf("bad URL %q: want http://HOST[:PORT][/PATH], https://… or tcp://HOST:PORT", raw)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return fmt.Errorf("bad URL %q: user information and fragments are not allowed", raw)
+	}
+	port := u.Port()
+	switch u.Scheme {
+	case "http":
+		spec.Kind, port = checker.HTTP, orDefault(port, "80")
+	case "https":
+		spec.Kind, port = checker.HTTPS, orDefault(port, "443")
+	case "tcp":
+		spec.Kind = checker.TCP
+		if port == "" {
+			return fmt.Errorf("bad URL %q: a tcp check needs a port", raw)
+		}
+		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return fmt.Errorf("bad URL %q: a tcp check has no path", raw)
+		}
+	default:
+		return fmt.Errorf("bad URL %q: scheme %q is not http, https or tcp", raw, u.Scheme)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("bad URL %q: port %q is not in 1-65535", raw, port)
+	}
+	spec.Address = net.JoinHostPort(u.Hostname(), port)
+	if spec.Kind != checker.TCP {
+		spec.Path = u.RequestURI()
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func parseRecord(c *caddy.Controller) (*setSpec, error) {
+	args := c.RemainingArgs()
+	if len(args) != 2 {
+		return nil, c.Errf("record needs a name and a type (A, AAAA or CNAME)")
+	}
+	set := &setSpec{name: fqdn(args[0]), ttl: defaultTTL, pos: here(c)}
+	if _, ok := dns.IsDomainName(set.name); !ok {
+		return nil, c.Errf("record name %q is not a domain name", args[0])
+	}
+	switch strings.ToUpper(args[1]) {
+	case "A":
+		set.qtype = dns.TypeA
+	case "AAAA":
+		set.qtype = dns.TypeAAAA
+	case "CNAME":
+		set.qtype = dns.TypeCNAME
+	default:
+		return nil, c.Errf("record %s: type %q is not A, AAAA or CNAME", args[0], args[1])
+	}
+	if !openBlock(c) {
+		return nil, c.Errf("record %s %s needs a block with at least one primary", args[0], args[1])
+	}
+	err := blockOptions(c, func(name string, opts []string) error {
+		switch name {
+		case "ttl":
+			ttl, err := intArg(c, name, opts, 0, 1<<31-1)
+			set.ttl = uint32(ttl)
+			return err
+		case "on_all_down":
+			v, err := oneArg(c, opts)
+			if err != nil {
+				return err
+			}
+			switch v {
+			case "primary":
+				set.onAllDown = allDownPrimary
+			case "nodata":
+				set.onAllDown = allDownNodata
+			case "servfail":
+				set.onAllDown = allDownServfail
+			default:
+				return c.Errf("on_all_down %q: want primary, nodata or servfail", v)
+			}
+			return nil
+		case "primary", "secondary", "tier":
+			m, err := parseMember(c, set, name, opts)
+			if err != nil {
+				return err
+			}
+			set.members = append(set.members, m)
+			return nil
+		default:
+			return c.Errf("unknown property %q for record %s", name, args[0])
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(set.members) == 0 {
+		return nil, set.pos.errorf("record %s %s has no member: add a primary", args[0], args[1])
+	}
+	return set, nil
+}
+
+// parseMember reads `primary VALUE [check NAME] [weight N]`, the same with
+// secondary, or `tier N VALUE …`; VALUE may be `alias NAME`.
+func parseMember(c *caddy.Controller, set *setSpec, role string, args []string) (memberSpec, error) {
+	m := memberSpec{weight: -1, pos: here(c)}
+	switch role {
+	case "primary":
+		m.tier = 1
+	case "secondary":
+		m.tier = 2
+	case "tier":
+		if len(args) == 0 {
+			return m, c.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > maxTier {
+			return m, c.Errf("tier %q: want a number in 1-%d", args[0], maxTier)
+		}
+		m.tier, args = n, args[1:]
+	}
+	if len(args) == 0 {
+		return m, c.Errf("%s needs a value", role)
+	}
+	if args[0] == "alias" {
+		if len(args) < 2 {
+			return m, c.Errf("%s alias needs a record name", role)
+		}
+		m.alias, args = fqdn(args[1]), args[2:]
+	} else {
+		v, err := memberValue(set.qtype, args[0])
+		if err != nil {
+			return m, c.Errf("%s %s: %v", role, args[0], err)
+		}
+		m.value, args = v, args[1:]
+	}
+	for len(args) > 0 {
+		if len(args) < 2 {
+			return m, c.Errf("%s: %q needs a value", role, args[0])
+		}
+		switch args[0] {
+		case "check":
+			if m.check != "" {
+				return m, c.Errf("%s: check given twice", role)
+			}
+			m.check = args[1]
+		case "weight":
+			if m.weight >= 0 {
+				return m, c.Errf("%s: weight given twice", role)
+			}
+			w, err := strconv.Atoi(args[1])
+			if err != nil || w < 0 || w > maxWeight {
+				return m, c.Errf("weight %q: want a number in 0-%d", args[1], maxWeight)
+			}
+			m.weight = w
+		default:
+			return m, c.Errf("%s: unknown option %q (want check NAME or weight N)", role, args[0])
+		}
+		args = args[2:]
+	}
+	return m, nil
+}
+
+// memberValue checks that a value suits the record type and returns it in
+// its canonical form.
+func memberValue(qtype uint16, v string) (string, error) {
+	switch qtype {
+	case dns.TypeA:
+		ip := net.ParseIP(v)
+		if ip == nil || ip.To4() == nil || strings.Contains(v, ":") {
+			return "", fmt.Errorf("not an IPv4 address")
+		}
+		return ip.To4().String(), nil
+	case dns.TypeAAAA:
+		ip := net.ParseIP(v)
+		if ip == nil || !strings.Contains(v, ":") {
+			return "", fmt.Errorf("not an IPv6 address")
+		}
+		return ip.String(), nil
+	default:
+		if net.ParseIP(v) != nil {
+			return "", fmt.Errorf("a CNAME points to a name, not an address")
+		}
+		name := fqdn(v)
+		if _, ok := dns.IsDomainName(name); !ok {
+			return "", fmt.Errorf("not a domain name")
+		}
+		return name, nil
+	}
+}
+
+func fqdn(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+
+func oneArg(c *caddy.Controller, args []string) (string, error) {
+	if len(args) != 1 {
+		return "", c.ArgErr()
+	}
+	return args[0], nil
+}
+
+func noArgs(c *caddy.Controller, name string, args []string) error {
+	if len(args) != 0 {
+		return c.Errf("%s takes no value", name)
+	}
+	return nil
+}
+
+func durationArg(c *caddy.Controller, name string, args []string) (time.Duration, error) {
+	v, err := oneArg(c, args)
+	if err != nil {
+		return 0, err
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, c.Errf("%s %q: not a duration (like 10s or 500ms)", name, v)
+	}
+	if d <= 0 {
+		return 0, c.Errf("%s %q: must be positive", name, v)
+	}
+	return d, nil
+}
+
+func intArg(c *caddy.Controller, name string, args []string, lo, hi int) (int, error) {
+	v, err := oneArg(c, args)
+	if err != nil {
+		return 0, err
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, c.Errf("%s %q: want a number in %d-%d", name, v, lo, hi)
+	}
+	return n, nil
+}

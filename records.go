@@ -1,0 +1,413 @@
+package healthfailover
+
+import (
+	"math/rand/v2"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+)
+
+// maxAnswers caps a multivalue answer, as Route 53 does.
+const maxAnswers = 8
+
+// recordSet is a record set with its members resolved to RRs. Its current
+// answer is an immutable snapshot, swapped atomically whenever the health
+// of something it depends on changes; the query path only loads it.
+type recordSet struct {
+	name      string
+	qtype     uint16
+	ttl       uint32
+	onAllDown allDownPolicy
+	members   []member // sorted by tier
+	weighted  bool
+
+	// aliasedBy are the sets with an alias member pointing here: they are
+	// rebuilt after this one.
+	aliasedBy []*recordSet
+	// order places alias targets before the sets aliasing them.
+	order int
+
+	current  atomic.Pointer[answer]
+	rotation atomic.Uint32
+}
+
+// member is one value of a set: a plain RR or an alias of another set.
+type member struct {
+	tier   int
+	rr     dns.RR // with the set's name and TTL; nil for an alias
+	alias  *recordSet
+	check  string
+	weight int
+}
+
+// answer is what a set answers right now.
+type answer struct {
+	tier           int // the tier serving; 0 when no member is healthy
+	healthyMembers int // across all tiers
+	servfail       bool
+	choices        []choice
+	cumWeights     []int // nil unless the set is weighted
+}
+
+// choice is one candidate of an answer: an RR, or the answer of an aliased
+// set already renamed to this set's name.
+type choice struct {
+	rr     dns.RR
+	nested *answer
+}
+
+// healthFunc tells whether a check is healthy.
+type healthFunc func(check string) bool
+
+// appendTo appends the RRs of one query's answer: every candidate (at most
+// maxAnswers, rotated by rot) or, when weighted, one drawn by weight.
+func (a *answer) appendTo(dst []dns.RR, rot uint32) []dns.RR {
+	if len(a.choices) == 0 {
+		return dst
+	}
+	if a.cumWeights != nil {
+		return a.choices[a.draw()].appendTo(dst, rot)
+	}
+	start := len(dst)
+	for _, c := range a.choices {
+		dst = c.appendTo(dst, rot)
+	}
+	got := dst[start:]
+	if n := len(got); n > 1 {
+		rotate(got, int(rot%uint32(n)))
+	}
+	if len(got) > maxAnswers {
+		dst = dst[:start+maxAnswers]
+	}
+	return dst
+}
+
+// one returns a single RR, for CNAME sets: a name has one CNAME.
+func (a *answer) one(rot uint32) dns.RR {
+	if len(a.choices) == 0 {
+		return nil
+	}
+	i := int(rot % uint32(len(a.choices)))
+	if a.cumWeights != nil {
+		i = a.draw()
+	}
+	c := a.choices[i]
+	if c.nested != nil {
+		return c.nested.one(rot)
+	}
+	return c.rr
+}
+
+func (a *answer) draw() int {
+	total := a.cumWeights[len(a.cumWeights)-1]
+	x := rand.IntN(total)
+	return sort.SearchInts(a.cumWeights, x+1)
+}
+
+func (c choice) appendTo(dst []dns.RR, rot uint32) []dns.RR {
+	if c.nested != nil {
+		return c.nested.appendTo(dst, rot)
+	}
+	return append(dst, c.rr)
+}
+
+func rotate(rrs []dns.RR, k int) {
+	if k == 0 {
+		return
+	}
+	reverse(rrs[:k])
+	reverse(rrs[k:])
+	reverse(rrs)
+}
+
+func reverse(rrs []dns.RR) {
+	for i, j := 0, len(rrs)-1; i < j; i, j = i+1, j-1 {
+		rrs[i], rrs[j] = rrs[j], rrs[i]
+	}
+}
+
+// healthy reports whether a member may answer: its check passes and, for an
+// alias, the aliased set has a healthy member (Route 53's "evaluate target health").
+func (m member) healthy(health healthFunc) bool {
+	if m.check != "" && !health(m.check) {
+		return false
+	}
+	return m.alias == nil || m.alias.current.Load().tier > 0
+}
+
+// build computes the set's answer from the health of its members.
+func (s *recordSet) build(health healthFunc) *answer {
+	a := &answer{}
+	var serving []member
+	for _, m := range s.members {
+		if !m.healthy(health) {
+			continue
+		}
+		a.healthyMembers++
+		if a.tier == 0 {
+			a.tier = m.tier
+		}
+		if m.tier == a.tier {
+			serving = append(serving, m)
+		}
+	}
+	if a.tier == 0 {
+		switch s.onAllDown {
+		case allDownNodata:
+			return a
+		case allDownServfail:
+			a.servfail = true
+			return a
+		}
+		// Fail open: answer with the first tier as if it were healthy.
+		for _, m := range s.members {
+			if m.tier == s.members[0].tier {
+				serving = append(serving, m)
+			}
+		}
+	}
+	for _, m := range serving {
+		c := choice{rr: m.rr}
+		if m.alias != nil {
+			c = choice{nested: m.alias.current.Load().renamed(s.name, s.ttl)}
+		}
+		a.choices = append(a.choices, c)
+	}
+	if s.weighted {
+		a.cumWeights = cumulativeWeights(serving)
+	}
+	return a
+}
+
+// cumulativeWeights draws among members of weight above zero; members of
+// weight zero answer only when no weighted member is healthy (Route 53).
+func cumulativeWeights(serving []member) []int {
+	if len(serving) == 0 {
+		return nil
+	}
+	positive := false
+	for _, m := range serving {
+		positive = positive || m.weight > 0
+	}
+	cum := make([]int, len(serving))
+	total := 0
+	for i, m := range serving {
+		switch {
+		case !positive:
+			total++
+		case m.weight > 0:
+			total += m.weight
+		}
+		cum[i] = total
+	}
+	return cum
+}
+
+// renamed returns a copy of the answer under another name and TTL, for the
+// sets that alias it.
+func (a *answer) renamed(name string, ttl uint32) *answer {
+	b := *a
+	b.choices = make([]choice, len(a.choices))
+	for i, c := range a.choices {
+		if c.nested != nil {
+			b.choices[i] = choice{nested: c.nested.renamed(name, ttl)}
+			continue
+		}
+		rr := dns.Copy(c.rr)
+		rr.Header().Name, rr.Header().Ttl = name, ttl
+		b.choices[i] = choice{rr: rr}
+	}
+	return &b
+}
+
+// newRR makes the RR of a plain member.
+func newRR(name string, qtype uint16, ttl uint32, value string) dns.RR {
+	hdr := dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
+	switch qtype {
+	case dns.TypeA:
+		return &dns.A{Hdr: hdr, A: net.ParseIP(value).To4()}
+	case dns.TypeAAAA:
+		return &dns.AAAA{Hdr: hdr, AAAA: net.ParseIP(value)}
+	default:
+		return &dns.CNAME{Hdr: hdr, Target: value}
+	}
+}
+
+// table holds every record set of a block and rebuilds answers on health
+// changes. Writers are serialised; readers never lock.
+type table struct {
+	byName  map[string]*names // immutable after newTable
+	sets    []*recordSet      // in dependency order: alias targets first
+	byCheck map[string][]*recordSet
+	health  healthFunc
+
+	mu sync.Mutex // serialises rebuilds
+	// onChange, when set, is told of every answer swapped in.
+	onChange func(*recordSet, *answer)
+}
+
+// names are the sets defined at one name.
+type names struct {
+	a, aaaa, cname *recordSet
+}
+
+func (n *names) set(qtype uint16) *recordSet {
+	switch qtype {
+	case dns.TypeA:
+		return n.a
+	case dns.TypeAAAA:
+		return n.aaaa
+	case dns.TypeCNAME:
+		return n.cname
+	}
+	return nil
+}
+
+// newTable resolves a validated configuration's record sets.
+func newTable(specs []*setSpec, health healthFunc) *table {
+	t := &table{byName: map[string]*names{}, byCheck: map[string][]*recordSet{}, health: health}
+	type key struct {
+		name  string
+		qtype uint16
+	}
+	byKey := map[key]*recordSet{}
+	for _, spec := range specs {
+		s := &recordSet{name: spec.name, qtype: spec.qtype, ttl: spec.ttl, onAllDown: spec.onAllDown}
+		byKey[key{spec.name, spec.qtype}] = s
+		n := t.byName[spec.name]
+		if n == nil {
+			n = &names{}
+			t.byName[spec.name] = n
+		}
+		switch spec.qtype {
+		case dns.TypeA:
+			n.a = s
+		case dns.TypeAAAA:
+			n.aaaa = s
+		default:
+			n.cname = s
+		}
+	}
+	for _, spec := range specs {
+		s := byKey[key{spec.name, spec.qtype}]
+		for _, ms := range spec.members {
+			m := member{tier: ms.tier, check: ms.check, weight: ms.weight}
+			if ms.alias != "" {
+				m.alias = byKey[key{ms.alias, spec.qtype}]
+				m.alias.aliasedBy = append(m.alias.aliasedBy, s)
+			} else {
+				m.rr = newRR(s.name, s.qtype, s.ttl, ms.value)
+			}
+			if ms.check != "" && !containsSet(t.byCheck[ms.check], s) {
+				t.byCheck[ms.check] = append(t.byCheck[ms.check], s)
+			}
+			s.weighted = s.weighted || ms.weight >= 0
+			s.members = append(s.members, m)
+		}
+		sort.SliceStable(s.members, func(i, j int) bool { return s.members[i].tier < s.members[j].tier })
+	}
+	t.sets = dependencyOrder(byKey)
+	t.rebuildAll()
+	return t
+}
+
+func containsSet(sets []*recordSet, s *recordSet) bool {
+	for _, x := range sets {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// dependencyOrder sorts sets so that every alias target comes before the
+// sets aliasing it (the configuration has no alias cycle).
+func dependencyOrder[K comparable](byKey map[K]*recordSet) []*recordSet {
+	var order []*recordSet
+	seen := map[*recordSet]bool{}
+	var visit func(*recordSet)
+	visit = func(s *recordSet) {
+		if seen[s] {
+			return
+		}
+		seen[s] = true
+		for _, m := range s.members {
+			if m.alias != nil {
+				visit(m.alias)
+			}
+		}
+		s.order = len(order)
+		order = append(order, s)
+	}
+	all := make([]*recordSet, 0, len(byKey))
+	for _, s := range byKey {
+		all = append(all, s)
+	}
+	// Deterministic order for equal inputs.
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].name != all[j].name {
+			return all[i].name < all[j].name
+		}
+		return all[i].qtype < all[j].qtype
+	})
+	for _, s := range all {
+		visit(s)
+	}
+	return order
+}
+
+func (t *table) rebuildAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, s := range t.sets {
+		t.swap(s)
+	}
+}
+
+// checkChanged rebuilds only the sets that depend on a check, directly or
+// through aliases: one transition costs microseconds however many sets exist.
+func (t *table) checkChanged(check string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	pending := map[*recordSet]bool{}
+	var queue []*recordSet
+	add := func(s *recordSet) {
+		if !pending[s] {
+			pending[s] = true
+			queue = append(queue, s)
+		}
+	}
+	for _, s := range t.byCheck[check] {
+		add(s)
+	}
+	for len(queue) > 0 {
+		// Rebuild in dependency order, so an aliasing set sees its target's new answer.
+		sort.Slice(queue, func(i, j int) bool { return queue[i].order < queue[j].order })
+		s := queue[0]
+		queue = queue[1:]
+		t.swap(s)
+		for _, parent := range s.aliasedBy {
+			add(parent)
+		}
+	}
+}
+
+func (t *table) swap(s *recordSet) {
+	a := s.build(t.health)
+	s.current.Store(a)
+	if t.onChange != nil {
+		t.onChange(s, a)
+	}
+}
+
+// lookup returns the set of a type at a name, and whether the name exists.
+func (t *table) lookup(name string, qtype uint16) (*recordSet, bool) {
+	n, ok := t.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return n.set(qtype), true
+}

@@ -1,0 +1,153 @@
+package healthfailover
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+)
+
+var log = clog.NewWithPlugin(pluginName)
+
+func init() { plugin.Register(pluginName, setup) }
+
+// running hands check state from one configuration to the next on reload:
+// the checker of each block, by the block's zones. It is the only mutable
+// package state besides the metrics.
+var running = struct {
+	sync.Mutex
+	byKey map[string]*checker.Checker
+}{byKey: map[string]*checker.Checker{}}
+
+func setup(c *caddy.Controller) error {
+	cfg, err := parse(c)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	h, err := newHandler(cfg)
+	if err != nil {
+		return plugin.Error(pluginName, err)
+	}
+	key := strings.Join(cfg.zones, " ")
+
+	// Nothing starts before OnStartup: if another directive's setup fails,
+	// this instance is dropped and its OnShutdown never runs.
+	c.OnStartup(func() error {
+		running.Lock()
+		prev := running.byKey[key]
+		running.byKey[key] = h.checks
+		running.Unlock()
+		h.checks.Start(prev)
+		return h.startStatus()
+	})
+	// The status listener moves from the old instance to the new one on
+	// reload, as the health plugin's does.
+	c.OnRestart(h.stopStatus)
+	c.OnRestartFailed(h.startStatus)
+	c.OnShutdown(func() error {
+		running.Lock()
+		if running.byKey[key] == h.checks {
+			delete(running.byKey, key)
+		}
+		running.Unlock()
+		h.checks.Stop()
+		return h.stopStatus()
+	})
+
+	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
+		h.Next = next
+		return h
+	})
+	return nil
+}
+
+// newHandler wires a parsed configuration: checks, record table, metrics
+// and transition logs. It starts nothing.
+func newHandler(cfg *config) (*HealthFailover, error) {
+	checks, err := checker.New(cfg.checks, checker.Options{OnResult: observeProbe})
+	if err != nil {
+		return nil, err
+	}
+	h := newAnswerer(cfg, checks.Healthy)
+	h.checks = checks
+	h.table.onChange = observeAnswer
+	for _, s := range h.table.sets {
+		observeAnswer(s, s.current.Load())
+	}
+	for _, st := range checks.Snapshot() {
+		observeState(st)
+	}
+	checks.Subscribe(func(t checker.Transition) {
+		log.Infof("check %s: %s -> %s (%s)", t.Check, healthWord(t.From), healthWord(t.To), t.Message)
+		observeTransition(t)
+		if st, ok := checks.State(t.Check); ok {
+			observeState(st)
+		}
+		h.table.checkChanged(t.Check)
+	})
+	return h, nil
+}
+
+// newAnswerer builds the DNS side of a configuration over a source of health.
+func newAnswerer(cfg *config, health healthFunc) *HealthFailover {
+	h := &HealthFailover{
+		zones:   cfg.zones,
+		fall:    cfg.fall,
+		soa:     map[string]*dns.SOA{},
+		parents: map[string]bool{},
+		status:  cfg.status,
+		table:   newTable(cfg.sets, health),
+	}
+	serial := uint32(time.Now().Unix())
+	for _, z := range cfg.zones {
+		h.soa[z] = newSOA(z, serial)
+	}
+	for name := range h.table.byName {
+		zone := plugin.Zones(cfg.zones).Matches(name)
+		for p := parentName(name); p != "" && len(p) > len(zone); p = parentName(p) {
+			h.parents[p] = true
+		}
+	}
+	return h
+}
+
+func healthWord(healthy bool) string {
+	if healthy {
+		return "healthy"
+	}
+	return "unhealthy"
+}
+
+func parentName(name string) string {
+	i, end := dns.NextLabel(name, 0)
+	if end {
+		return ""
+	}
+	return name[i:]
+}
+
+// newSOA makes the zone's SOA, carried by negative answers so that
+// resolvers cache them for a short, known time.
+func newSOA(zone string, serial uint32) *dns.SOA {
+	ns := "ns.dns." + zone
+	mbox := "hostmaster." + zone
+	if zone == "." {
+		ns, mbox = "ns.dns.", "hostmaster."
+	}
+	return &dns.SOA{
+		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: defaultTTL},
+		Ns:      ns,
+		Mbox:    mbox,
+		Serial:  serial,
+		Refresh: 7200,
+		Retry:   1800,
+		Expire:  86400,
+		Minttl:  defaultTTL,
+	}
+}

@@ -1,0 +1,348 @@
+package healthfailover
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+)
+
+func parseString(t *testing.T, input string) (*config, error) {
+	t.Helper()
+	c := caddy.NewTestController("dns", input)
+	c.ServerBlockKeys = []string{"example.org."}
+	return parse(c)
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, input, err string
+	}{
+		{"unknown property", `healthfailover example.org {
+			bogus 1
+		}`, "Testfile:2 - Error during parsing: unknown property \"bogus\""},
+		{"unknown check option", `healthfailover {
+			check a http://127.0.0.1/ {
+				colour blue
+			}
+		}`, "Testfile:3 - Error during parsing: unknown property \"colour\" for check \"a\""},
+		{"unknown record option", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1
+				colour blue
+			}
+		}`, "Testfile:4 - Error during parsing: unknown property \"colour\" for record www.example.org"},
+		{"bad scheme", `healthfailover {
+			check a ftp://127.0.0.1/
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"ftp://127.0.0.1/\": scheme \"ftp\" is not http, https or tcp"},
+		{"URL without host", `healthfailover {
+			check a 127.0.0.1:80
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"127.0.0.1:80\": first path segment in URL cannot contain colon"},
+		{"bad port", `healthfailover {
+			check a http://127.0.0.1:99999/
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"http://127.0.0.1:99999/\": port \"99999\" is not in 1-65535"},
+		{"tcp without port", `healthfailover {
+			check a tcp://127.0.0.1
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"tcp://127.0.0.1\": a tcp check needs a port"},
+		{"search on tcp", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				search ok
+			}
+		}`, "Testfile:3 - Error during parsing: search is for http and https checks, not tcp (check \"a\")"},
+		{"unknown check", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1 check nope
+			}
+		}`, "Testfile:3 - Error during parsing: record www.example.org.: unknown check \"nope\""},
+		{"unknown child", `healthfailover {
+			check all calculated a b
+			check a tcp://127.0.0.1:80
+		}`, "Testfile:2 - Error during parsing: calculated check \"all\": unknown child check \"b\""},
+		{"calculated cycle", `healthfailover {
+			check x calculated y
+			check y calculated x
+		}`, "Testfile:2 - Error during parsing: calculated check cycle: x -> y -> x"},
+		{"unknown alias", `healthfailover {
+			record www.example.org A {
+				primary alias web.example.org
+			}
+		}`, "Testfile:3 - Error during parsing: record www.example.org.: unknown alias web.example.org. (no record web.example.org. A in this block)"},
+		{"alias cycle", `healthfailover {
+			record a.example.org A {
+				primary alias b.example.org
+			}
+			record b.example.org A {
+				primary alias a.example.org
+			}
+		}`, "Testfile:2 - Error during parsing: alias cycle: a.example.org. -> b.example.org. -> a.example.org."},
+		{"alias of another type", `healthfailover {
+			record a.example.org A {
+				primary alias b.example.org
+			}
+			record b.example.org AAAA {
+				primary ::1
+			}
+		}`, "Testfile:3 - Error during parsing: record a.example.org. A: alias b.example.org. is a record set of another type"},
+		{"record outside zones", `healthfailover example.org {
+			record www.example.net A {
+				primary 127.0.0.1
+			}
+		}`, "Testfile:2 - Error during parsing: record www.example.net. is outside the zones of this block (example.org.)"},
+		{"record defined twice", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1
+			}
+			record WWW.example.org. A {
+				primary 127.0.0.2
+			}
+		}`, "Testfile:5 - Error during parsing: record www.example.org. A is defined twice (first at line 2)"},
+		{"CNAME beside A", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1
+			}
+			record www.example.org CNAME {
+				primary web.example.org
+			}
+		}`, "Testfile:5 - Error during parsing: record www.example.org.: a CNAME cannot share its name with another record (line 2)"},
+		{"check defined twice", `healthfailover {
+			check a tcp://127.0.0.1:80
+			check a tcp://127.0.0.1:81
+		}`, "Testfile:3 - Error during parsing: check \"a\" is defined twice (first at line 2)"},
+		{"A value not IPv4", `healthfailover {
+			record www.example.org A {
+				primary ::1
+			}
+		}`, "Testfile:3 - Error during parsing: primary ::1: not an IPv4 address"},
+		{"AAAA value not IPv6", `healthfailover {
+			record www.example.org AAAA {
+				secondary 127.0.0.1
+			}
+		}`, "Testfile:3 - Error during parsing: secondary 127.0.0.1: not an IPv6 address"},
+		{"CNAME value an address", `healthfailover {
+			record www.example.org CNAME {
+				primary 127.0.0.1
+			}
+		}`, "Testfile:3 - Error during parsing: primary 127.0.0.1: a CNAME points to a name, not an address"},
+		{"threshold too high", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				failure_threshold 11
+			}
+		}`, "Testfile:3 - Error during parsing: failure_threshold \"11\": want a number in 1-10"},
+		{"threshold zero", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				success_threshold 0
+			}
+		}`, "Testfile:3 - Error during parsing: success_threshold \"0\": want a number in 1-10"},
+		{"healthy_threshold above children", `healthfailover {
+			check a tcp://127.0.0.1:80
+			check all calculated a {
+				healthy_threshold 2
+			}
+		}`, "Testfile:4 - Error during parsing: healthy_threshold \"2\": want a number in 1-1"},
+		{"negative duration", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				interval -5s
+			}
+		}`, "Testfile:3 - Error during parsing: interval \"-5s\": must be positive"},
+		{"not a duration", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				connect_timeout soon
+			}
+		}`, "Testfile:3 - Error during parsing: connect_timeout \"soon\": not a duration (like 10s or 500ms)"},
+		{"timeout longer than interval", `healthfailover {
+			check a http://127.0.0.1/ {
+				interval 1s
+				response_timeout 2s
+			}
+		}`, "Testfile:5 - Error during parsing: check \"a\": response_timeout 2s is longer than the interval 1s"},
+		{"interval too short", `healthfailover {
+			check a http://127.0.0.1/ {
+				interval 10ms
+			}
+		}`, "Testfile:3 - Error during parsing: interval 10ms is shorter than the minimum 100ms"},
+		{"weights on some members only", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1 weight 10
+				primary 127.0.0.2
+			}
+		}`, "Testfile:2 - Error during parsing: record www.example.org.: give every member a weight, or none"},
+		{"record without members", `healthfailover {
+			record www.example.org A {
+				ttl 5
+			}
+		}`, "Testfile:2 - Error during parsing: record www.example.org A has no member: add a primary"},
+		{"bad on_all_down", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1
+				on_all_down panic
+			}
+		}`, "Testfile:4 - Error during parsing: on_all_down \"panic\": want primary, nodata or servfail"},
+		{"bad record type", `healthfailover {
+			record www.example.org MX {
+				primary mail.example.org
+			}
+		}`, "Testfile:2 - Error during parsing: record www.example.org: type \"MX\" is not A, AAAA or CNAME"},
+		{"tls_verify on http", `healthfailover {
+			check a http://127.0.0.1/ {
+				tls_verify
+			}
+		}`, "Testfile:3 - Error during parsing: tls_verify is for https checks (check \"a\")"},
+		{"two blocks", "healthfailover\nhealthfailover", "Testfile:2 - Error during parsing: healthfailover is used twice in this server block: merge the two blocks"},
+		{"weight out of range", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1 weight 256
+			}
+		}`, "Testfile:3 - Error during parsing: weight \"256\": want a number in 0-255"},
+		{"CNAME to itself", `healthfailover {
+			record www.example.org CNAME {
+				primary www.example.org
+			}
+		}`, "Testfile:3 - Error during parsing: record www.example.org.: a CNAME cannot point to itself"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseString(t, tc.input)
+			if err == nil {
+				t.Fatalf("no error, want %q", tc.err)
+			}
+			if err.Error() != tc.err {
+				t.Errorf("error\n got %q\nwant %q", err.Error(), tc.err)
+			}
+		})
+	}
+}
+
+func TestParseValid(t *testing.T) {
+	tests := []struct {
+		name   string
+		input  string
+		checks []checker.Spec
+		sets   []*setSpec
+		zones  []string
+		fall   []string
+		status string
+	}{
+		{
+			name: "the seed: an http check on the primary, none on the secondary",
+			input: `healthfailover example.org {
+				check east http://127.0.0.1:8080/health {
+					interval 1s
+					failure_threshold 2
+				}
+				record www.example.org A {
+					primary 127.0.0.1 check east
+					secondary 127.0.0.2
+				}
+			}`,
+			zones: []string{"example.org."},
+			checks: []checker.Spec{{Name: "east", Kind: checker.HTTP, Address: "127.0.0.1:8080", Path: "/health",
+				Interval: time.Second, ConnectTimeout: time.Second, ResponseTimeout: time.Second, FailureThreshold: 2}},
+			sets: []*setSpec{{name: "www.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 6}, members: []memberSpec{
+				{tier: 1, value: "127.0.0.1", check: "east", weight: -1, pos: position{"Testfile", 7}},
+				{tier: 2, value: "127.0.0.2", weight: -1, pos: position{"Testfile", 8}},
+			}}},
+		},
+		{
+			name: "option blocks left out, zones from the server block, IPv6, https, tcp, host names",
+			input: `healthfailover {
+				check v6 https://[::1]:8443/?x=1
+				check tcp tcp://localhost:22
+				check both calculated v6 tcp
+				record v6.example.org AAAA {
+					primary ::1 check v6
+				}
+			}`,
+			zones: []string{"example.org."},
+			checks: []checker.Spec{
+				{Name: "v6", Kind: checker.HTTPS, Address: "[::1]:8443", Path: "/?x=1", ConnectTimeout: 4 * time.Second, ResponseTimeout: 2 * time.Second},
+				{Name: "tcp", Kind: checker.TCP, Address: "localhost:22", ConnectTimeout: 4 * time.Second},
+				{Name: "both", Kind: checker.Calculated, Children: []string{"v6", "tcp"}},
+			},
+			sets: []*setSpec{{name: "v6.example.org.", qtype: dns.TypeAAAA, ttl: 30, pos: position{"Testfile", 5}, members: []memberSpec{
+				{tier: 1, value: "::1", check: "v6", weight: -1, pos: position{"Testfile", 6}},
+			}}},
+		},
+		{
+			name: "every option",
+			input: `healthfailover example.org example.net {
+				check a https://127.0.0.1/ {
+					host www.example.org
+					search "all good"
+					interval 30s
+					connect_timeout 3s
+					response_timeout 1500ms
+					failure_threshold 5
+					success_threshold 2
+					tls_verify
+					invert
+					disable
+				}
+				check b tcp://127.0.0.1:25
+				check c calculated a b {
+					healthy_threshold 1
+				}
+				record api.example.net CNAME {
+					ttl 5
+					primary alias web.example.net check c weight 3
+					secondary backup.example.com weight 0
+					tier 3 last.example.com weight 1
+					on_all_down servfail
+				}
+				record web.example.net CNAME {
+					primary lb.example.com
+				}
+				fallthrough example.net
+				status 127.0.0.1:9154
+			}`,
+			zones: []string{"example.org.", "example.net."},
+			fall:  []string{"example.net."},
+			checks: []checker.Spec{
+				{Name: "a", Kind: checker.HTTPS, Address: "127.0.0.1:443", Path: "/", Host: "www.example.org", Search: "all good",
+					Interval: 30 * time.Second, ConnectTimeout: 3 * time.Second, ResponseTimeout: 1500 * time.Millisecond,
+					FailureThreshold: 5, SuccessThreshold: 2, TLSVerify: true, Invert: true, Disable: true},
+				{Name: "b", Kind: checker.TCP, Address: "127.0.0.1:25", ConnectTimeout: 4 * time.Second},
+				{Name: "c", Kind: checker.Calculated, Children: []string{"a", "b"}, HealthyThreshold: 1},
+			},
+			sets: []*setSpec{
+				{name: "api.example.net.", qtype: dns.TypeCNAME, ttl: 5, onAllDown: allDownServfail, pos: position{"Testfile", 18}, members: []memberSpec{
+					{tier: 1, alias: "web.example.net.", check: "c", weight: 3, pos: position{"Testfile", 20}},
+					{tier: 2, value: "backup.example.com.", weight: 0, pos: position{"Testfile", 21}},
+					{tier: 3, value: "last.example.com.", weight: 1, pos: position{"Testfile", 22}},
+				}},
+				{name: "web.example.net.", qtype: dns.TypeCNAME, ttl: 30, pos: position{"Testfile", 25}, members: []memberSpec{
+					{tier: 1, value: "lb.example.com.", weight: -1, pos: position{"Testfile", 26}},
+				}},
+			},
+			status: "127.0.0.1:9154",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := parseString(t, tc.input)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.zones, tc.zones) {
+				t.Errorf("zones %v, want %v", cfg.zones, tc.zones)
+			}
+			if !reflect.DeepEqual(cfg.checks, tc.checks) {
+				t.Errorf("checks\n got %+v\nwant %+v", cfg.checks, tc.checks)
+			}
+			if !reflect.DeepEqual(cfg.sets, tc.sets) {
+				t.Errorf("sets\n got %+v\nwant %+v", cfg.sets, tc.sets)
+				for i := range cfg.sets {
+					t.Logf("got set %+v", *cfg.sets[i])
+				}
+			}
+			if len(tc.fall) > 0 && !reflect.DeepEqual(cfg.fall.Zones, tc.fall) {
+				t.Errorf("fallthrough %v, want %v", cfg.fall.Zones, tc.fall)
+			}
+			if cfg.status != tc.status {
+				t.Errorf("status %q, want %q", cfg.status, tc.status)
+			}
+		})
+	}
+}
