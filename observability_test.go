@@ -1,0 +1,263 @@
+package healthfailover
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// freeAddr returns a loopback address nothing listens on right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func httpGet(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
+	resp, err := c.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// syncBuffer collects the standard logger's output (where CoreDNS logs go).
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func captureLog(t *testing.T) *syncBuffer {
+	b := &syncBuffer{}
+	stdlog.SetOutput(io.MultiWriter(b, os.Stderr))
+	t.Cleanup(func() { stdlog.SetOutput(os.Stderr) })
+	return b
+}
+
+func TestObservability(t *testing.T) {
+	logs := captureLog(t)
+	east := newBackend(t, "US EAST")
+	metricsAddr, statusAddr := freeAddr(t), freeAddr(t)
+	corefile := fmt.Sprintf(`example.org:0 {
+		prometheus %s
+		healthfailover {
+			check east %s/ {
+				interval 100ms
+				failure_threshold 2
+			}
+			check never tcp://%s {
+				interval 100ms
+				failure_threshold 1
+			}
+			check both calculated east never {
+				healthy_threshold 1
+			}
+			record www.example.org A {
+				primary 127.0.0.1 check east
+				secondary 127.0.0.2
+			}
+			status %s
+		}
+	}`, metricsAddr, east.URL, freeAddr(t), statusAddr)
+	_, udp, _ := startCoreDNS(t, corefile)
+
+	eventually(t, 3*time.Second, "the closed port is seen down", func() bool {
+		return strings.Contains(logs.String(), "check never: healthy -> unhealthy (connect: connection refused")
+	})
+	east.setUp(false)
+	eventually(t, 3*time.Second, "failover", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.2")
+	})
+
+	t.Run("transition log", func(t *testing.T) {
+		want := "[INFO] plugin/healthfailover: check east: healthy -> unhealthy (status 503 after 2 consecutive failures)"
+		eventually(t, 2*time.Second, "the transition is logged", func() bool { return strings.Contains(logs.String(), want) })
+		// One line per transition, nothing per probe.
+		if n := strings.Count(logs.String(), "check east:"); n != 1 {
+			t.Errorf("%d log lines for check east, want 1:\n%s", n, logs.String())
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		var text string
+		eventually(t, 3*time.Second, "metrics show the failover", func() bool {
+			_, text = httpGet(t, "http://"+metricsAddr+"/metrics")
+			return strings.Contains(text, `coredns_healthfailover_check_healthy{check="east"} 0`) &&
+				strings.Contains(text, `coredns_healthfailover_record_serving_tier{record="www.example.org.",type="A"} 2`)
+		})
+		for _, want := range []string{
+			`coredns_healthfailover_check_healthy{check="never"} 0`,
+			`coredns_healthfailover_calculated_healthy_children{check="both"} 0`,
+			`coredns_healthfailover_transitions_total{check="east",to="unhealthy"} 1`,
+			`coredns_healthfailover_probes_total{check="east",reason="bad_status"}`,
+			`coredns_healthfailover_probes_total{check="never",reason="connect_refused"}`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{check="east",phase="connect"`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{check="east",phase="first_byte"`,
+			`coredns_healthfailover_probe_duration_seconds_count{check="east",phase="total"}`,
+			`coredns_healthfailover_record_healthy_members{record="www.example.org.",type="A"} 1`,
+			`coredns_healthfailover_answers_total{record="www.example.org.",server="dns://:0",tier="2",type="A"}`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+		promtoolCheck(t, text)
+	})
+
+	t.Run("status endpoint", func(t *testing.T) {
+		code, body := httpGet(t, "http://"+statusAddr+"/status")
+		if code != http.StatusOK {
+			t.Fatalf("status endpoint: %d %s", code, body)
+		}
+		var doc statusDoc
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatalf("status JSON: %v\n%s", err, body)
+		}
+		byName := map[string]checkStatus{}
+		for _, c := range doc.Checks {
+			byName[c.Name] = c
+		}
+		east := byName["east"]
+		if east.Healthy || east.Last == nil || east.Last.Reason != "bad_status" || east.Last.Message != "status 503" ||
+			east.ConsecutiveFailures < 2 || east.Since.IsZero() || east.Last.Phases["connect"] <= 0 {
+			t.Errorf("check east in status: %+v (last %+v)", east, east.Last)
+		}
+		if c := byName["both"]; c.HealthyChildren == nil || *c.HealthyChildren != 0 || c.Healthy {
+			t.Errorf("calculated check in status: %+v", c)
+		}
+		if len(doc.Records) != 1 || doc.Records[0].ServingTier != 2 || len(doc.Records[0].Answer) != 1 || doc.Records[0].Answer[0] != "127.0.0.2" {
+			t.Errorf("records in status: %+v", doc.Records)
+		}
+		// Read-only.
+		c := &http.Client{Transport: &http.Transport{Proxy: nil}}
+		resp, err := c.Post("http://"+statusAddr+"/status", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("POST to the status endpoint: %d, want 405", resp.StatusCode)
+		}
+	})
+}
+
+// promtoolCheck lints the plugin's metrics with Prometheus's own linter.
+func promtoolCheck(t *testing.T, exposition string) {
+	t.Helper()
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed (apt-get install prometheus)")
+		}
+		t.Skip("promtool not installed (apt-get install prometheus); skipping the metrics lint")
+	}
+	// Only this plugin's families: CoreDNS's own are not ours to lint.
+	var ours strings.Builder
+	for _, line := range strings.SplitAfter(exposition, "\n") {
+		if strings.Contains(line, "coredns_healthfailover_") {
+			ours.WriteString(line)
+		}
+	}
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(ours.String())
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+func TestReadyWaitsForFirstProbes(t *testing.T) {
+	// A backend that takes a while to answer keeps the first probe in flight.
+	release := make(chan struct{})
+	slow := newBackend(t, "slow")
+	slow.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusOK)
+	})
+	readyAddr := freeAddr(t)
+	corefile := fmt.Sprintf(`example.org:0 {
+		ready %s
+		healthfailover {
+			check slow %s/ {
+				interval 2s
+			}
+			record www.example.org A {
+				primary 127.0.0.1 check slow
+			}
+		}
+	}`, readyAddr, slow.URL)
+	startCoreDNS(t, corefile)
+	eventually(t, 3*time.Second, "the ready endpoint answers", func() bool {
+		code, _ := httpGet(t, "http://"+readyAddr+"/ready")
+		return code != 0
+	})
+	if code, body := httpGet(t, "http://"+readyAddr+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "healthfailover") {
+		t.Errorf("/ready before the first probe finished: %d %q, want 503 naming healthfailover", code, body)
+	}
+	close(release)
+	eventually(t, 3*time.Second, "ready once the first probe finished", func() bool {
+		code, _ := httpGet(t, "http://"+readyAddr+"/ready")
+		return code == http.StatusOK
+	})
+}
+
+func TestCacheNeverServesPreFailoverAnswer(t *testing.T) {
+	east := newBackend(t, "US EAST")
+	corefile := fmt.Sprintf(`example.org:0 {
+		cache 300
+		healthfailover {
+			check east %s/ {
+				interval 100ms
+				failure_threshold 1
+			}
+			record www.example.org A {
+				ttl 300
+				primary 127.0.0.1 check east
+				secondary 127.0.0.2
+			}
+		}
+	}`, east.URL)
+	_, udp, _ := startCoreDNS(t, corefile)
+	eventually(t, 3*time.Second, "the primary answers", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.1")
+	})
+	// Ask again so a cache would now hold the primary's answer for 300 s.
+	addresses(t, "udp", udp, "www.example.org.")
+	east.setUp(false)
+	eventually(t, 3*time.Second, "the failover passes the cache", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.2")
+	})
+}
