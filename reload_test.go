@@ -1,0 +1,119 @@
+package healthfailover
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coredns/caddy"
+	coretest "github.com/coredns/coredns/test"
+)
+
+func reloadCorefile(east string, extra string) string {
+	return fmt.Sprintf(`example.org:0 {
+		healthfailover {
+			check east %s/ {
+				interval 100ms
+				failure_threshold 2
+			}
+			record www.example.org A {
+				primary 127.0.0.1 check east
+				secondary 127.0.0.2
+			}
+			%s
+		}
+	}`, east, extra)
+}
+
+func restart(t *testing.T, i *caddy.Instance, corefile string) *caddy.Instance {
+	t.Helper()
+	next, err := i.Restart(coretest.NewInput(corefile))
+	if err != nil {
+		t.Fatalf("reload refused: %v", err)
+	}
+	return next
+}
+
+func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
+	east := newBackend(t, "US EAST")
+	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
+	east.setUp(false)
+	eventually(t, 3*time.Second, "failover", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.2")
+	})
+
+	// An unrelated change: the check east is the same, so it stays unhealthy
+	// and the record never flips back to the dead primary, not even once.
+	i = restart(t, i, reloadCorefile(east.URL, "record new.example.org A {\n primary 127.0.0.9\n}"))
+	t.Cleanup(func() { i.Stop() })
+	udp, _ = coretest.CoreDNSServerPorts(i, 0)
+	for n := range 50 {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		if !sameAnswer(ips, "127.0.0.2") {
+			t.Fatalf("query %d after the reload answered %v: the dead primary came back", n, ips)
+		}
+	}
+	if ips, _ := addresses(t, "udp", udp, "new.example.org."); !sameAnswer(ips, "127.0.0.9") {
+		t.Errorf("the reloaded configuration is not serving: new.example.org = %v", ips)
+	}
+	// Its consecutive history came along too: two successes, not a fresh start, bring it back.
+	east.setUp(true)
+	eventually(t, 3*time.Second, "failback after the reload", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.1")
+	})
+}
+
+func TestRefusedReloadKeepsOldConfiguration(t *testing.T) {
+	east := newBackend(t, "US EAST")
+	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
+	eventually(t, 3*time.Second, "primary", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.1")
+	})
+	_, err := i.Restart(coretest.NewInput(reloadCorefile(east.URL, "record bad.example.org A {\n primary ::1\n}")))
+	if err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
+		t.Fatalf("bad reload: error %v, want it refused with the reason", err)
+	}
+	// The old configuration still serves and still checks.
+	east.setUp(false)
+	eventually(t, 3*time.Second, "the old configuration fails over", func() bool {
+		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		return sameAnswer(ips, "127.0.0.2")
+	})
+}
+
+func TestReloadLeaksNoGoroutine(t *testing.T) {
+	east := newBackend(t, "US EAST")
+	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
+	settle := func() int {
+		runtime.GC()
+		return runtime.NumGoroutine()
+	}
+	i = restart(t, i, reloadCorefile(east.URL, "")) // warm up lazily started pools
+	before := settle()
+	const reloads = 100
+	for n := range reloads {
+		// Alternate between two definitions so checks really are replaced.
+		extra := []string{"", "check other " + east.URL + "/x {\n interval 100ms\n}"}[n%2]
+		i = restart(t, i, reloadCorefile(east.URL, extra))
+	}
+	t.Cleanup(func() { i.Stop() })
+	i = restart(t, i, reloadCorefile(east.URL, ""))
+	var after int
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = settle()
+		if after <= before+2 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if after > before+2 {
+		buf := make([]byte, 1<<20)
+		t.Fatalf("%d goroutines before %d reloads, %d after:\n%s", before, reloads, after, buf[:runtime.Stack(buf, true)])
+	}
+}
