@@ -1,0 +1,80 @@
+package healthfailover
+
+import (
+	"context"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/healthfailover/healthfailover/checker"
+	"github.com/miekg/dns"
+)
+
+// FuzzParse feeds arbitrary block bodies to the Corefile parser: it must
+// refuse or accept, never panic, and what it accepts must build.
+func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"check a http://127.0.0.1/ {\ninterval 1s\n}\nrecord www.example.org A {\nprimary 127.0.0.1 check a\nsecondary 127.0.0.2\n}",
+		"check a tcp://[::1]:80\ncheck b calculated a {\nhealthy_threshold 1\n}\nrecord x.example.org AAAA {\nprimary ::1 check b weight 0\n}",
+		"record a.example.org CNAME {\nprimary alias b.example.org\n}\nrecord b.example.org CNAME {\nprimary c.example.com\n}",
+		"record a.example.org A {\ntier 3 127.0.0.1\non_all_down servfail\nttl 0\n}\nfallthrough\nstatus 127.0.0.1:0",
+		"check a https://h/?q {\nhost h\nsearch \"x y\"\ntls_verify\ninvert\ndisable\n}",
+		"check { {\n}\n}",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		c := caddy.NewTestController("dns", "healthfailover example.org {\n"+body+"\n}")
+		c.ServerBlockKeys = []string{"example.org."}
+		cfg, err := parse(c)
+		if err != nil {
+			return
+		}
+		if _, err := checker.New(cfg.checks, checker.Options{}); err != nil {
+			t.Fatalf("the parser accepted checks the checker refuses: %v\n%s", err, body)
+		}
+		h := newAnswerer(cfg, func(string) bool { return false })
+		for name := range h.table.byName {
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeCNAME} {
+				m := new(dns.Msg)
+				m.SetQuestion(name, qtype)
+				h.ServeDNS(context.Background(), dnstest.NewRecorder(&test.ResponseWriter{}), m)
+			}
+		}
+	})
+}
+
+// FuzzServeDNS feeds arbitrary messages to the handler: every reply it
+// writes must be a valid DNS message.
+func FuzzServeDNS(f *testing.F) {
+	cfg, err := parseString(&testing.T{}, failoverBlock)
+	if err != nil {
+		f.Fatal(err)
+	}
+	health := map[string]bool{"east": false, "west": true}
+	h := newAnswerer(cfg, func(c string) bool { return health[c] })
+	h.Next = test.NextHandler(dns.RcodeRefused, nil)
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+	}{{"www.example.org.", dns.TypeA}, {"v6.example.org.", dns.TypeAAAA}, {"nope.example.org.", dns.TypeANY}, {"example.org.", dns.TypeSOA}} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		wire, _ := m.Pack()
+		f.Add(wire)
+	}
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		m := new(dns.Msg)
+		if m.Unpack(wire) != nil || len(m.Question) != 1 {
+			return // CoreDNS's server refuses these before any plugin sees them
+		}
+		rec := dnstest.NewRecorder(&test.ResponseWriter{})
+		h.ServeDNS(context.Background(), rec, m)
+		if rec.Msg != nil {
+			if _, err := rec.Msg.Pack(); err != nil {
+				t.Fatalf("reply does not pack: %v\n%v", err, rec.Msg)
+			}
+		}
+	})
+}
