@@ -5,6 +5,7 @@ package healthfailover
 
 import (
 	"context"
+	"strings"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
@@ -59,7 +60,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
 	qname := state.Name()
-	zone := plugin.Zones(h.zones).Matches(qname)
+	zone := matchZone(h.zones, qname)
 	if zone == "" {
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
@@ -115,6 +116,9 @@ func (h *HealthFailover) answer(ctx context.Context, state request.Request, qnam
 			if rr == nil {
 				return rrs, false
 			}
+			if rrs == nil {
+				rrs = make([]dns.RR, 0, 1+maxAnswers)
+			}
 			rrs = append(rrs, rr)
 			if qtype == dns.TypeCNAME {
 				return rrs, false
@@ -123,7 +127,11 @@ func (h *HealthFailover) answer(ctx context.Context, state request.Request, qnam
 			continue
 		}
 		servfail := false
-		for _, s := range h.sets(names, qtype) {
+		sets := h.sets(names, qtype)
+		if need := setSize(sets[0]) + setSize(sets[1]); cap(rrs)-len(rrs) < need {
+			rrs = append(make([]dns.RR, 0, len(rrs)+need), rrs...)
+		}
+		for _, s := range sets {
 			if s == nil {
 				continue
 			}
@@ -150,4 +158,27 @@ func (h *HealthFailover) sets(n *names, qtype uint16) [2]*recordSet {
 		return [2]*recordSet{n.a, n.aaaa}
 	}
 	return [2]*recordSet{}
+}
+
+func setSize(s *recordSet) int {
+	if s == nil {
+		return 0
+	}
+	return s.current.Load().size
+}
+
+// matchZone returns the longest zone that contains qname (both lower case
+// and fully qualified), or "". It is plugin.Zones.Matches without the
+// allocations of splitting names into labels.
+func matchZone(zones []string, qname string) string {
+	best := ""
+	for _, z := range zones {
+		if len(z) <= len(best) {
+			continue
+		}
+		if z == "." || qname == z || (strings.HasSuffix(qname, z) && qname[len(qname)-len(z)-1] == '.') {
+			best = z
+		}
+	}
+	return best
 }

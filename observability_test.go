@@ -71,19 +71,19 @@ func TestObservability(t *testing.T) {
 	corefile := fmt.Sprintf(`example.org:0 {
 		prometheus %s
 		healthfailover {
-			check east %s/ {
+			check obs-east %s/ {
 				interval 100ms
 				failure_threshold 2
 			}
-			check never tcp://%s {
+			check obs-never tcp://%s {
 				interval 100ms
 				failure_threshold 1
 			}
-			check both calculated east never {
+			check obs-both calculated obs-east obs-never {
 				healthy_threshold 1
 			}
-			record www.example.org A {
-				primary 127.0.0.1 check east
+			record obs.example.org A {
+				primary 127.0.0.1 check obs-east
 				secondary 127.0.0.2
 			}
 			status %s
@@ -92,19 +92,19 @@ func TestObservability(t *testing.T) {
 	_, udp, _ := startCoreDNS(t, corefile)
 
 	eventually(t, 3*time.Second, "the closed port is seen down", func() bool {
-		return strings.Contains(logs.String(), "check never: healthy -> unhealthy (connect: connection refused")
+		return strings.Contains(logs.String(), "check obs-never: healthy -> unhealthy (connect: connection refused")
 	})
 	east.setUp(false)
 	eventually(t, 3*time.Second, "failover", func() bool {
-		ips, _ := addresses(t, "udp", udp, "www.example.org.")
+		ips, _ := addresses(t, "udp", udp, "obs.example.org.")
 		return sameAnswer(ips, "127.0.0.2")
 	})
 
 	t.Run("transition log", func(t *testing.T) {
-		want := "[INFO] plugin/healthfailover: check east: healthy -> unhealthy (status 503 after 2 consecutive failures)"
+		want := "[INFO] plugin/healthfailover: check obs-east: healthy -> unhealthy (status 503 after 2 consecutive failures)"
 		eventually(t, 2*time.Second, "the transition is logged", func() bool { return strings.Contains(logs.String(), want) })
 		// One line per transition, nothing per probe.
-		if n := strings.Count(logs.String(), "check east:"); n != 1 {
+		if n := strings.Count(logs.String(), "check obs-east:"); n != 1 {
 			t.Errorf("%d log lines for check east, want 1:\n%s", n, logs.String())
 		}
 	})
@@ -113,20 +113,20 @@ func TestObservability(t *testing.T) {
 		var text string
 		eventually(t, 3*time.Second, "metrics show the failover", func() bool {
 			_, text = httpGet(t, "http://"+metricsAddr+"/metrics")
-			return strings.Contains(text, `coredns_healthfailover_check_healthy{check="east"} 0`) &&
-				strings.Contains(text, `coredns_healthfailover_record_serving_tier{record="www.example.org.",type="A"} 2`)
+			return strings.Contains(text, `coredns_healthfailover_check_healthy{check="obs-east"} 0`) &&
+				strings.Contains(text, `coredns_healthfailover_record_serving_tier{record="obs.example.org.",type="A"} 2`)
 		})
 		for _, want := range []string{
-			`coredns_healthfailover_check_healthy{check="never"} 0`,
-			`coredns_healthfailover_calculated_healthy_children{check="both"} 0`,
-			`coredns_healthfailover_transitions_total{check="east",to="unhealthy"} 1`,
-			`coredns_healthfailover_probes_total{check="east",reason="bad_status"}`,
-			`coredns_healthfailover_probes_total{check="never",reason="connect_refused"}`,
-			`coredns_healthfailover_probe_duration_seconds_bucket{check="east",phase="connect"`,
-			`coredns_healthfailover_probe_duration_seconds_bucket{check="east",phase="first_byte"`,
-			`coredns_healthfailover_probe_duration_seconds_count{check="east",phase="total"}`,
-			`coredns_healthfailover_record_healthy_members{record="www.example.org.",type="A"} 1`,
-			`coredns_healthfailover_answers_total{record="www.example.org.",server="dns://:0",tier="2",type="A"}`,
+			`coredns_healthfailover_check_healthy{check="obs-never"} 0`,
+			`coredns_healthfailover_calculated_healthy_children{check="obs-both"} 0`,
+			`coredns_healthfailover_transitions_total{check="obs-east",to="unhealthy"} 1`,
+			`coredns_healthfailover_probes_total{check="obs-east",reason="bad_status"}`,
+			`coredns_healthfailover_probes_total{check="obs-never",reason="connect_refused"}`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{check="obs-east",phase="connect"`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{check="obs-east",phase="first_byte"`,
+			`coredns_healthfailover_probe_duration_seconds_count{check="obs-east",phase="total"}`,
+			`coredns_healthfailover_record_healthy_members{record="obs.example.org.",type="A"} 1`,
+			`coredns_healthfailover_answers_total{record="obs.example.org.",server="dns://:0",tier="2",type="A"}`,
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("metrics lack %s", want)
@@ -148,12 +148,12 @@ func TestObservability(t *testing.T) {
 		for _, c := range doc.Checks {
 			byName[c.Name] = c
 		}
-		east := byName["east"]
+		east := byName["obs-east"]
 		if east.Healthy || east.Last == nil || east.Last.Reason != "bad_status" || east.Last.Message != "status 503" ||
 			east.ConsecutiveFailures < 2 || east.Since.IsZero() || east.Last.Phases["connect"] <= 0 {
 			t.Errorf("check east in status: %+v (last %+v)", east, east.Last)
 		}
-		if c := byName["both"]; c.HealthyChildren == nil || *c.HealthyChildren != 0 || c.Healthy {
+		if c := byName["obs-both"]; c.HealthyChildren == nil || *c.HealthyChildren != 0 || c.Healthy {
 			t.Errorf("calculated check in status: %+v", c)
 		}
 		if len(doc.Records) != 1 || doc.Records[0].ServingTier != 2 || len(doc.Records[0].Answer) != 1 || doc.Records[0].Answer[0] != "127.0.0.2" {

@@ -50,6 +50,8 @@ type answer struct {
 	servfail       bool
 	choices        []choice
 	cumWeights     []int // nil unless the set is weighted
+	// size is the most RRs appendTo adds, to size the reply once.
+	size int
 }
 
 // choice is one candidate of an answer: an RR, or the answer of an aliased
@@ -179,7 +181,24 @@ func (s *recordSet) build(health healthFunc) *answer {
 	if s.weighted {
 		a.cumWeights = cumulativeWeights(serving)
 	}
+	a.size = a.maxSize()
 	return a
+}
+
+func (a *answer) maxSize() int {
+	size := 0
+	for _, c := range a.choices {
+		n := 1
+		if c.nested != nil {
+			n = c.nested.size
+		}
+		if a.cumWeights != nil {
+			size = max(size, n)
+		} else {
+			size += n
+		}
+	}
+	return min(size, maxAnswers)
 }
 
 // cumulativeWeights draws among members of weight above zero; members of

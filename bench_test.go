@@ -1,0 +1,155 @@
+package healthfailover
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	_ "github.com/coredns/coredns/plugin/hosts"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+const benchBlock = `healthfailover example.org {
+	check a tcp://127.0.0.1:1
+	check b tcp://127.0.0.1:2
+	check c tcp://127.0.0.1:3
+	record multi.example.org A {
+		primary 192.0.2.1 check a
+		primary 192.0.2.2 check b
+		primary 192.0.2.3 check c
+		secondary 198.51.100.1
+	}
+	record weighted.example.org A {
+		primary 192.0.2.1 check a weight 3
+		primary 192.0.2.2 check b weight 1
+	}
+	record alias.example.org A {
+		primary alias multi.example.org
+		secondary 198.51.100.1
+	}
+	record cname.example.org CNAME {
+		primary single.example.org check a
+		secondary multi.example.org
+	}
+	record single.example.org A {
+		primary 192.0.2.9
+	}
+}`
+
+// hostsHandler builds the hosts plugin through its own setup, for a baseline
+// serving the same name in the same benchmark run.
+func hostsHandler(b *testing.B, block string) plugin.Handler {
+	b.Helper()
+	setup, err := caddy.DirectiveAction("dns", "hosts")
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := caddy.NewTestController("dns", block)
+	if err := setup(c); err != nil {
+		b.Fatal(err)
+	}
+	return dnsserver.GetConfig(c).Plugin[0](nil)
+}
+
+// BenchmarkServeDNS measures the query path: a lookup into the answer
+// snapshot and building the reply, against the hosts plugin's ServeDNS.
+func BenchmarkServeDNS(b *testing.B) {
+	cfg, err := parseString(&testing.T{}, benchBlock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hf := newAnswerer(cfg, func(string) bool { return true })
+	hosts := hostsHandler(b, "hosts {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
+
+	cases := []struct {
+		name    string
+		handler plugin.Handler
+		qname   string
+	}{
+		{"hosts", hosts, "multi.example.org."},
+		{"multivalue", hf, "multi.example.org."},
+		{"weighted", hf, "weighted.example.org."},
+		{"alias", hf, "alias.example.org."},
+		{"cname", hf, "cname.example.org."},
+		{"nxdomain", hf, "nope.example.org."},
+	}
+	for _, tc := range cases {
+		b.Run(tc.name, func(b *testing.B) {
+			m := new(dns.Msg)
+			m.SetQuestion(tc.qname, dns.TypeA)
+			w := &test.ResponseWriter{}
+			ctx := context.Background()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				tc.handler.ServeDNS(ctx, w, m)
+			}
+		})
+	}
+}
+
+// BenchmarkServeDNSParallel is the same lookups from every core at once: the
+// query path shares nothing that would contend.
+func BenchmarkServeDNSParallel(b *testing.B) {
+	cfg, err := parseString(&testing.T{}, benchBlock)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hf := newAnswerer(cfg, func(string) bool { return true })
+	hosts := hostsHandler(b, "hosts {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
+	for _, tc := range []struct {
+		name    string
+		handler plugin.Handler
+	}{{"hosts", hosts}, {"multivalue", hf}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				m := new(dns.Msg)
+				m.SetQuestion("multi.example.org.", dns.TypeA)
+				w := &test.ResponseWriter{}
+				for pb.Next() {
+					tc.handler.ServeDNS(context.Background(), w, m)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkTransition measures one health change with 10,000 record sets:
+// only the sets it touches are rebuilt.
+func BenchmarkTransition(b *testing.B) {
+	const n = 10000
+	var sb strings.Builder
+	sb.WriteString("healthfailover example.org {\n")
+	for i := range n {
+		fmt.Fprintf(&sb, "check c%d tcp://127.0.0.1:%d\n", i, 1+i%60000)
+		fmt.Fprintf(&sb, "record h%d.example.org A {\nprimary 192.0.2.%d check c%d\nsecondary 198.51.100.%d\n}\n", i, 1+i%250, i, 1+i%250)
+	}
+	sb.WriteString("}")
+	cfg, err := parseString(&testing.T{}, sb.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	health := &fakeHealth{m: map[string]bool{}}
+	h := newAnswerer(cfg, health.healthy)
+
+	b.Run("one-check-of-10000", func(b *testing.B) {
+		b.ReportAllocs()
+		up := false
+		for b.Loop() {
+			health.set(h, "c4242", up)
+			up = !up
+		}
+	})
+	b.Run("rebuild-all-10000", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			h.table.rebuildAll()
+		}
+	})
+}
