@@ -1,0 +1,72 @@
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+// TestArticleFailover is the article's scenario: US EAST, the primary, with
+// an HTTP health check, and US WEST, the secondary, without one, behind
+// www.example.org. The primary is stopped, the name moves to the secondary;
+// it is started again, the name comes back. A client fetches the page from
+// whatever address DNS returns, as the article's browser does.
+func TestArticleFailover(t *testing.T) {
+	requireE2E(t)
+	const (
+		eastIP = "127.0.0.11"
+		westIP = "127.0.0.12"
+		name   = "www.example.org"
+		// A dead primary is noticed by failure_threshold probes one
+		// interval apart; a second covers the probe and the query path.
+		interval  = time.Second
+		threshold = 2
+		bound     = interval*threshold + time.Second
+	)
+	port := freeSharedPort(t, eastIP, westIP)
+	east := startWebServer(t, "US EAST", eastIP, port)
+	startWebServer(t, "US WEST", westIP, port)
+	pageOf := map[string]string{eastIP: "US EAST", westIP: "US WEST"}
+
+	c := startCoreDNS(t, "", fmt.Sprintf(`
+        check east http://%s/health {
+            interval %s
+            failure_threshold %d
+        }
+        record www.example.org A {
+            primary %s check east
+            secondary %s
+        }`, east.addr(), interval, threshold, eastIP, westIP), true)
+
+	// Both regions up: the primary answers and its page is US EAST.
+	expectAddrs(t, c, name, eastIP)
+	expectPages(t, answerOf(t, c, name), port, pageOf)
+
+	// Stop the primary: the name moves to US WEST.
+	stopped := time.Now()
+	east.stop(t)
+	failover := waitAddrs(t, c, name, stopped, 10*time.Second, westIP)
+	report(t, "failover to US WEST %s after stopping US EAST (bound %s)", failover.Round(time.Millisecond), bound)
+	if failover > bound {
+		t.Errorf("failover took %s, more than interval × failure_threshold + 1s = %s", failover, bound)
+	}
+	expectAddrs(t, c, name, westIP)
+	expectPages(t, answerOf(t, c, name), port, pageOf)
+	if _, err := fetchPage(eastIP, port); err == nil {
+		t.Errorf("US EAST still serves a page after it was stopped")
+	}
+	c.waitLog(t, "check east: healthy -> unhealthy", 2*time.Second)
+
+	// Start it again: the name comes back (success_threshold defaults to
+	// failure_threshold, so the same bound holds).
+	started := time.Now()
+	east.start(t)
+	failback := waitAddrs(t, c, name, started, 10*time.Second, eastIP)
+	report(t, "failback to US EAST %s after starting it again (bound %s)", failback.Round(time.Millisecond), bound)
+	if failback > bound {
+		t.Errorf("failback took %s, more than interval × success_threshold + 1s = %s", failback, bound)
+	}
+	expectAddrs(t, c, name, eastIP)
+	expectPages(t, answerOf(t, c, name), port, pageOf)
+	c.waitLog(t, "check east: unhealthy -> healthy", 2*time.Second)
+}

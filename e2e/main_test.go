@@ -1,0 +1,118 @@
+package e2e
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Set by TestMain: the binaries every test runs, or why the tests cannot run.
+var (
+	corednsBin string
+	nginxBin   string
+	digBin     string
+	skipReason string
+)
+
+const modulePath = "github.com/healthfailover/healthfailover"
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "healthfailover-e2e-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	if err := prepare(dir); err != nil {
+		// In CI a missing tool is a broken machine, not a reason to pass.
+		if os.Getenv("CI") == "true" {
+			fmt.Fprintf(os.Stderr, "e2e: CI=true and the end-to-end tests cannot run: %v\n", err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+		skipReason = "end-to-end tests skipped: " + err.Error()
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireE2E skips a test when TestMain could not set the stage.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if skipReason != "" {
+		t.Skip(skipReason)
+	}
+}
+
+// prepare finds nginx and dig and builds CoreDNS into dir.
+func prepare(dir string) error {
+	var missing []string
+	nginxBin = lookPath("nginx", "/usr/sbin/nginx")
+	if nginxBin == "" {
+		missing = append(missing, "nginx")
+	}
+	digBin = lookPath("dig", "/usr/bin/dig")
+	if digBin == "" {
+		missing = append(missing, "dig")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%s not found; install with: apt-get install nginx-light bind9-dnsutils", strings.Join(missing, " and "))
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	goBin := lookPath("go", filepath.Join(os.Getenv("GOROOT"), "bin", "go"))
+	if goBin == "" {
+		return errors.New("the go command is not in PATH; it is needed to build ./cmd/coredns")
+	}
+	// Without -race even under `go test -race`: the race build of a whole
+	// CoreDNS is slow to build and to run, and the plugin's races are the
+	// unit tests' business; here the binary is only a real server.
+	corednsBin = filepath.Join(dir, "coredns")
+	cmd := exec.Command(goBin, "build", "-o", corednsBin, "./cmd/coredns")
+	cmd.Dir = root
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/coredns in %s: %v\n%s", root, err, out.String())
+	}
+	return nil
+}
+
+// lookPath finds a command in PATH, or at a usual place outside it (nginx
+// lives in /usr/sbin, which a non-root PATH often lacks).
+func lookPath(name, fallback string) string {
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	if fi, err := os.Stat(fallback); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+		return fallback
+	}
+	return ""
+}
+
+// moduleRoot walks up from the test's directory to this module's go.mod,
+// so the build works whatever directory `go test` was started from.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && bytes.Contains(data, []byte("module "+modulePath)) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod of %s above the test directory", modulePath)
+		}
+		dir = parent
+	}
+}
