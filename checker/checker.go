@@ -1,0 +1,220 @@
+package checker
+
+import (
+	"context"
+	"crypto/x509"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options tune a Checker.
+type Options struct {
+	// OnResult is called after every finished probe of a check that probes
+	// (neither calculated nor disabled), from the probing goroutine, with the
+	// result after invert. It is there for metrics and must be fast.
+	OnResult func(check string, r Result)
+
+	// Hooks for tests: roots replaces the system's certificate roots, and
+	// onProbe sees when each probe was due and when it began.
+	roots   *x509.CertPool
+	onProbe func(check string, due, began time.Time)
+}
+
+// Checker probes a fixed set of checks in the background and keeps their
+// state. A configuration gets a new Checker; Start hands over the state of
+// the checks that did not change from the previous one.
+//
+// A check that is new (not inherited) starts healthy and unchecked, and its
+// first probe decides its health directly, without thresholds: a dead
+// primary is known after one probe, not after threshold×interval, and a
+// live one is not reported down before it was ever probed. After that the
+// failure and success thresholds apply. An inherited check carries on with
+// its thresholds and counters.
+type Checker struct {
+	opts   Options
+	specs  []Spec
+	checks []*check          // in definition order
+	byName map[string]*check // read-only after New
+	sorted []*check          // by name, for Snapshot
+	calcs  []*check          // calculated checks, children before parents
+
+	// mu guards every check's state and pending. Readers (DNS status
+	// pages, the Healthy fast path excepted) take it shared.
+	mu      sync.RWMutex
+	pending []Transition
+
+	// emitMu serialises delivery to subscribers, so that transitions reach
+	// them in the order they were decided, without holding mu: a
+	// subscriber may read State or Snapshot.
+	emitMu      sync.Mutex
+	subscribers []func(Transition)
+
+	life    sync.Mutex
+	started bool
+	stopped bool
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	sched   scheduler
+
+	buffers *buffers
+}
+
+// check is one check's definition, wiring and state.
+type check struct {
+	spec  Spec
+	state State // guarded by Checker.mu
+	// healthy mirrors state.Healthy so that Healthy needs no lock on the
+	// query path.
+	healthy atomic.Bool
+	probe   func(context.Context) Result // nil when the check does not probe
+
+	children  []*check
+	ancestors []*check // calculated checks that depend on this one, children first
+	topo      int      // position in Checker.calcs
+
+	// next is when the next probe is due (UnixNano), so that the next
+	// configuration can carry on with the same phase.
+	next atomic.Int64
+}
+
+// New validates specs, with defaults applied, and prepares a Checker. It
+// starts nothing: CoreDNS calls it during setup, whose result may be
+// thrown away if another plugin's setup fails.
+func New(specs []Spec, opts Options) (*Checker, error) {
+	c := &Checker{opts: opts, byName: make(map[string]*check, len(specs)), buffers: newBuffers()}
+	for _, s := range specs {
+		s = s.WithDefaults()
+		s.Children = slices.Clone(s.Children)
+		c.specs = append(c.specs, s)
+	}
+	if err := validate(c.specs); err != nil {
+		return nil, err
+	}
+
+	now := time.Now()
+	for _, s := range c.specs {
+		ch := &check{spec: s, state: State{Name: s.Name, Kind: s.Kind, Healthy: true, Since: now}}
+		switch {
+		case s.Disable:
+			ch.state.Checked = true
+			ch.state.Last = Result{OK: true, Reason: ReasonDisabled, Message: "disabled", At: now}
+		case s.Kind != Calculated:
+			probe, err := newProbe(s, opts, c.buffers)
+			if err != nil {
+				return nil, err
+			}
+			ch.probe = probe
+		}
+		ch.healthy.Store(true)
+		c.checks = append(c.checks, ch)
+		c.byName[s.Name] = ch
+	}
+	c.sorted = slices.Clone(c.checks)
+	sort.Slice(c.sorted, func(i, j int) bool { return c.sorted[i].spec.Name < c.sorted[j].spec.Name })
+	c.wireCalculated()
+	for _, calc := range c.calcs {
+		c.evaluate(calc, now)
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Subscribe registers fn to be told of every change of health of any check,
+// calculated ones included; call it before Start. fn is called
+// synchronously, in order for each check, a calculated check's transition
+// after the one of the child that caused it. It must be fast, may read the
+// Checker, and must not call Stop.
+func (c *Checker) Subscribe(fn func(Transition)) {
+	c.emitMu.Lock()
+	defer c.emitMu.Unlock()
+	c.subscribers = append(c.subscribers, fn)
+}
+
+// Start starts probing. prev, the previous configuration's Checker (nil for
+// none), keeps running until its own Stop; every check whose Spec equals one
+// of prev's takes over its state, so that a reload loses no health. A check
+// whose inherited health differs from the initial healthy is published as a
+// transition before Start returns, so subscribers that built their view
+// from Healthy after New see the inherited health. A second Start, or a
+// Start after Stop, does nothing.
+func (c *Checker) Start(prev *Checker) {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if c.started || c.stopped {
+		return
+	}
+	c.started = true
+	plans := c.inherit(prev, time.Now())
+	c.flush()
+	if len(plans) > 0 {
+		c.schedule(plans)
+	}
+}
+
+// Stop stops probing and returns once every goroutine the Checker started
+// has exited; probes in flight are cut short. It may be called more than
+// once, concurrently, and without Start.
+func (c *Checker) Stop() {
+	c.life.Lock()
+	c.stopped = true
+	c.cancel()
+	c.life.Unlock()
+	c.wg.Wait()
+}
+
+// Ready reports whether every check has a result: its first probe has
+// finished, or, for a calculated check, the first probe of every child.
+func (c *Checker) Ready() bool {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, ch := range c.checks {
+		if !ch.state.Checked {
+			return false
+		}
+	}
+	return true
+}
+
+// Healthy reports whether the named check is healthy; false for a name it
+// does not know. It takes no lock: it is on the query path.
+func (c *Checker) Healthy(name string) bool {
+	ch, ok := c.byName[name]
+	return ok && ch.healthy.Load()
+}
+
+// State returns a copy of the named check's state.
+func (c *Checker) State(name string) (State, bool) {
+	ch, ok := c.byName[name]
+	if !ok {
+		return State{}, false
+	}
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return ch.state, true
+}
+
+// Snapshot returns a consistent copy of every check's state, sorted by name.
+func (c *Checker) Snapshot() []State {
+	out := make([]State, len(c.sorted))
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for i, ch := range c.sorted {
+		out[i] = ch.state
+	}
+	return out
+}
+
+// Specs returns the checks' definitions, with defaults applied, in the
+// order they were given.
+func (c *Checker) Specs() []Spec {
+	out := make([]Spec, len(c.specs))
+	for i, s := range c.specs {
+		s.Children = slices.Clone(s.Children)
+		out[i] = s
+	}
+	return out
+}

@@ -1,0 +1,173 @@
+package checker
+
+import (
+	"fmt"
+	"time"
+)
+
+// record applies one probe result to a check, propagates to the calculated
+// checks above it, and publishes what changed.
+func (c *Checker) record(ch *check, r Result) {
+	c.mu.Lock()
+	wasChecked := ch.state.Checked
+	changed := c.apply(ch, r)
+	if changed || !wasChecked {
+		c.propagate(ch, r.At)
+	}
+	publish := len(c.pending) > 0
+	c.mu.Unlock()
+	if publish {
+		c.flush()
+	}
+}
+
+// apply counts a result and moves the check's health by the thresholds,
+// queueing a transition when it changed. The first result of a check that
+// was never checked decides its health directly (see Checker). c.mu is held.
+func (c *Checker) apply(ch *check, r Result) bool {
+	st := &ch.state
+	first := !st.Checked
+	st.Last = r
+	st.Checked = true
+	if r.OK {
+		st.Successes++
+		st.ConsecutiveSuccesses++
+		st.ConsecutiveFailures = 0
+	} else {
+		st.Failures++
+		st.ConsecutiveFailures++
+		st.ConsecutiveSuccesses = 0
+	}
+
+	var msg string
+	switch {
+	case r.OK == st.Healthy:
+		return false
+	case first:
+		msg = r.Message + " (first probe)"
+	case r.OK && st.ConsecutiveSuccesses >= ch.spec.SuccessThreshold:
+		msg = fmt.Sprintf("%s after %s", r.Message, count(st.ConsecutiveSuccesses, "consecutive success", "consecutive successes"))
+	case !r.OK && st.ConsecutiveFailures >= ch.spec.FailureThreshold:
+		msg = fmt.Sprintf("%s after %s", r.Message, count(st.ConsecutiveFailures, "consecutive failure", "consecutive failures"))
+	default:
+		return false
+	}
+	st.Healthy = r.OK
+	st.Since = r.At
+	st.Transitions++
+	ch.healthy.Store(r.OK)
+	c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: !r.OK, To: r.OK, Reason: r.Reason, Message: msg, At: r.At})
+	return true
+}
+
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// flush delivers queued transitions to the subscribers in the order they
+// were queued. Whichever goroutine gets emitMu delivers what every other
+// one queued before it, so order holds without calling out under mu.
+func (c *Checker) flush() {
+	c.emitMu.Lock()
+	defer c.emitMu.Unlock()
+	for {
+		c.mu.Lock()
+		queue := c.pending
+		c.pending = nil
+		c.mu.Unlock()
+		if len(queue) == 0 {
+			return
+		}
+		for _, t := range queue {
+			for _, fn := range c.subscribers {
+				fn(t)
+			}
+		}
+	}
+}
+
+// plan is how a check's probing begins: the first probe after first, then
+// on a fixed grid through anchor, one interval apart.
+type plan struct {
+	check  *check
+	first  time.Duration
+	anchor time.Time
+}
+
+// inherit takes over the state of the checks of prev whose spec did not
+// change, re-derives the calculated checks, queues a transition for every
+// check whose health is not the one subscribers have seen since New, and
+// plans the probing.
+func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
+	type handover struct {
+		state State
+		next  time.Time
+	}
+	from := map[*check]handover{}
+	if prev != nil && prev != c {
+		for _, ch := range c.checks {
+			p, ok := prev.byName[ch.spec.Name]
+			if !ok || !p.spec.Equal(ch.spec) {
+				continue
+			}
+			if st, ok := prev.State(ch.spec.Name); ok {
+				from[ch] = handover{state: st, next: time.Unix(0, p.next.Load())}
+			}
+		}
+	}
+
+	c.mu.Lock()
+	seen := make(map[*check]bool, len(c.checks))
+	for _, ch := range c.checks {
+		seen[ch] = ch.state.Healthy
+		if h, ok := from[ch]; ok {
+			ch.state = h.state
+			ch.healthy.Store(h.state.Healthy)
+		} else if ch.spec.Kind != Calculated {
+			ch.state.Since = now
+		}
+	}
+	for _, calc := range c.calcs {
+		c.evaluate(calc, now)
+	}
+	for _, ch := range c.checks {
+		if ch.spec.Kind != Calculated && ch.state.Healthy != seen[ch] {
+			c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: seen[ch], To: ch.state.Healthy,
+				Reason: ch.state.Last.Reason, Message: ch.state.Last.Message + " (inherited)", At: now})
+		}
+	}
+	for _, calc := range c.calcs {
+		if calc.state.Healthy != seen[calc] {
+			t := calculatedTransition(calc, now)
+			t.From = seen[calc]
+			c.pending = append(c.pending, t)
+		}
+	}
+	c.mu.Unlock()
+
+	var plans []plan
+	for _, ch := range c.checks {
+		if ch.probe == nil {
+			continue
+		}
+		interval := ch.spec.Interval
+		// Spread first probes so that thousands of checks do not connect
+		// in the same millisecond, yet know every health within a fraction
+		// of a second; then probe on a grid of random phase.
+		p := plan{check: ch, first: randDuration(min(interval, firstProbeSpread))}
+		p.anchor = now.Add(randDuration(interval))
+		if h, ok := from[ch]; ok {
+			// Carry on with the previous configuration's phase, so that a
+			// reload neither bursts nor delays.
+			if wait := h.next.Sub(now); wait >= 0 && wait <= interval {
+				p.first = wait
+				p.anchor = h.next
+			}
+		}
+		plans = append(plans, p)
+	}
+	return plans
+}
