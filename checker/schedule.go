@@ -10,8 +10,8 @@ import (
 // firstProbeSpread bounds how long after Start a new check first probes.
 const firstProbeSpread = 250 * time.Millisecond
 
-// workerIdle is how long a probing goroutine waits for more work before it
-// exits.
+// workerIdle is how long a worker goroutine may wait for work before it
+// is retired.
 const workerIdle = 5 * time.Second
 
 // scheduler holds the checks waiting for their next probe, soonest first.
@@ -19,17 +19,19 @@ const workerIdle = 5 * time.Second
 // an idle worker goroutine, or starts a new one when none is idle; the
 // probe puts its check back when it is done, so a check never overlaps
 // itself. An idle check costs a queue slot, not a goroutine and its stack,
-// so ten thousand checks stay cheap; workers are reused, so their stacks
-// are not grown anew for every probe; and a probe stuck on a silent backend
+// so ten thousand checks stay cheap; and a probe stuck on a silent backend
 // holds up nothing but its own check.
+//
+// Idle workers are reused last in, first out: the few that a steady load
+// needs stay busy, their stacks already grown, and the surplus of a burst,
+// such as the first probes of every check, sinks to the bottom of the
+// stack and is retired.
 type scheduler struct {
 	mu    sync.Mutex
 	queue queue
+	idle  []*worker // most recently idle last
 	// wake tells the loop that the soonest due time moved earlier.
 	wake chan struct{}
-	// work hands a due check to an idle worker; unbuffered, so a send
-	// succeeds only when a worker is waiting.
-	work chan *slot
 }
 
 // slot is a check's place in the schedule: its next due time, on the
@@ -40,11 +42,16 @@ type slot struct {
 	anchor time.Time
 }
 
+// worker is a goroutine that probes what it is handed; nil retires it.
+type worker struct {
+	work      chan *slot // capacity 1: handing over never blocks
+	idleSince time.Time
+}
+
 // schedule queues the planned checks and starts the loop. c.life is held.
 func (c *Checker) schedule(plans []plan) {
 	now := time.Now()
 	c.sched.wake = make(chan struct{}, 1)
-	c.sched.work = make(chan *slot)
 	for _, p := range plans {
 		s := &slot{check: p.check, due: now.Add(p.first), anchor: p.anchor}
 		p.check.next.Store(s.due.UnixNano())
@@ -63,26 +70,22 @@ func (c *Checker) loop() {
 	var due []*slot
 	for {
 		now := time.Now()
-		wait := time.Hour
+		wait := workerIdle // at the latest, wake to retire idle workers
 		c.sched.mu.Lock()
 		for len(c.sched.queue) > 0 {
 			if next := c.sched.queue[0].due; next.After(now) {
-				wait = next.Sub(now)
+				wait = min(wait, next.Sub(now))
 				break
 			}
 			due = append(due, heap.Pop(&c.sched.queue).(*slot))
 		}
 		c.sched.mu.Unlock()
 		for i, s := range due {
-			select {
-			case c.sched.work <- s:
-			default:
-				c.wg.Add(1)
-				go c.worker(s)
-			}
+			c.dispatch(s)
 			due[i] = nil
 		}
 		due = due[:0]
+		c.retire(now)
 
 		timer.Reset(wait)
 		select {
@@ -94,21 +97,53 @@ func (c *Checker) loop() {
 	}
 }
 
-// worker probes s, then whatever the loop hands it, until it has been idle
-// for workerIdle or Stop.
-func (c *Checker) worker(s *slot) {
+// dispatch hands s to the most recently idle worker, or to a new one.
+func (c *Checker) dispatch(s *slot) {
+	c.sched.mu.Lock()
+	if n := len(c.sched.idle); n > 0 {
+		w := c.sched.idle[n-1]
+		c.sched.idle[n-1] = nil
+		c.sched.idle = c.sched.idle[:n-1]
+		c.sched.mu.Unlock()
+		w.work <- s
+		return
+	}
+	c.sched.mu.Unlock()
+	c.wg.Add(1)
+	go c.work(s)
+}
+
+// retire stops the workers that have been idle for longer than workerIdle:
+// those at the bottom of the stack.
+func (c *Checker) retire(now time.Time) {
+	c.sched.mu.Lock()
+	defer c.sched.mu.Unlock()
+	idle := c.sched.idle
+	n := 0
+	for n < len(idle) && now.Sub(idle[n].idleSince) > workerIdle {
+		idle[n].work <- nil
+		n++
+	}
+	if n > 0 {
+		c.sched.idle = append(idle[:0], idle[n:]...)
+		clear(idle[len(c.sched.idle):])
+	}
+}
+
+// work probes s, then whatever it is handed, until it is retired or Stop.
+func (c *Checker) work(s *slot) {
 	defer c.wg.Done()
-	idle := time.NewTimer(workerIdle)
-	defer idle.Stop()
-	for {
+	w := &worker{work: make(chan *slot, 1)}
+	for s != nil {
 		if !c.probe(s) {
 			return
 		}
-		idle.Reset(workerIdle)
+		c.sched.mu.Lock()
+		w.idleSince = time.Now()
+		c.sched.idle = append(c.sched.idle, w)
+		c.sched.mu.Unlock()
 		select {
-		case s = <-c.sched.work:
-		case <-idle.C:
-			return
+		case s = <-w.work:
 		case <-c.ctx.Done():
 			return
 		}
