@@ -37,6 +37,7 @@ func restart(t *testing.T, i *caddy.Instance, corefile string) *caddy.Instance {
 }
 
 func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
+	logs := captureLog(t)
 	east := newBackend(t, "US EAST")
 	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
 	east.setUp(false)
@@ -55,6 +56,10 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 		if !sameAnswer(ips, "127.0.0.2") {
 			t.Fatalf("query %d after the reload answered %v: the dead primary came back", n, ips)
 		}
+	}
+	// Health carried over is not a new transition: nothing more is logged.
+	if n := strings.Count(logs.String(), "check east: healthy -> unhealthy"); n != 1 {
+		t.Errorf("%d transitions to unhealthy logged, want 1 (the reload changed nothing):\n%s", n, logs.String())
 	}
 	if ips, _ := addresses(t, "udp", udp, "new.example.org."); !sameAnswer(ips, "127.0.0.9") {
 		t.Errorf("the reloaded configuration is not serving: new.example.org = %v", ips)

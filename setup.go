@@ -84,8 +84,12 @@ func newHandler(cfg *config) (*HealthFailover, error) {
 		observeState(st)
 	}
 	checks.Subscribe(func(t checker.Transition) {
-		log.Infof("check %s: %s -> %s (%s)", t.Check, healthWord(t.From), healthWord(t.To), t.Message)
-		observeTransition(t)
+		// Health carried over from the previous configuration changes
+		// the answers but is no new transition to log or count.
+		if !t.Inherited {
+			log.Infof("check %s: %s -> %s (%s)", t.Check, healthWord(t.From), healthWord(t.To), t.Message)
+			observeTransition(t)
+		}
 		if st, ok := checks.State(t.Check); ok {
 			observeState(st)
 		}

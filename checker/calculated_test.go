@@ -80,7 +80,7 @@ func TestCalculatedDisabledAndInverted(t *testing.T) {
 	}
 	feed(c, "a", false)
 	wantTransitions(t, rec.get(),
-		"a true->false bad_status: status 503 (first probe)",
+		"a true->false bad_status: status 503 on the first probe",
 		"calc true->false children: 1 of 2 children healthy, 2 needed",
 		"inv false->true children: inverted: 0 of 1 children healthy, 1 needed")
 	if !c.Ready() {

@@ -68,7 +68,7 @@ func TestFirstProbeFindsDeadPrimary(t *testing.T) {
 	t.Cleanup(func() { c.Stop(); noLeak(t) })
 	c.Start(nil)
 	eventually(t, 3*time.Second, func() bool { return c.Ready() && !c.Healthy("primary") }, "unhealthy after the first probe")
-	wantTransitions(t, rec.get(), "primary true->false connect_refused: connect: connection refused (first probe)")
+	wantTransitions(t, rec.get(), "primary true->false connect_refused: connect: connection refused on the first probe")
 }
 
 func TestDisabledIsNotProbed(t *testing.T) {
@@ -251,6 +251,11 @@ func TestInheritOnReload(t *testing.T) {
 	wantTransitions(t, rec.get(),
 		"down true->false connect_refused: connect: connection refused (inherited)",
 		"both true->false children: 1 of 2 children healthy, 2 needed")
+	for _, tr := range rec.get() {
+		if !tr.Inherited {
+			t.Errorf("transition %+v is not marked inherited", tr)
+		}
+	}
 	// A changed check starts anew.
 	if st, _ := next.State("changed"); st.Checked || !st.Healthy || st.Failures != 0 {
 		t.Fatalf("changed check inherited: %+v", st)

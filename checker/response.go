@@ -31,6 +31,9 @@ type cappedReader struct {
 	r   io.Reader
 	n   int64
 	err error
+	// readErr keeps what cut the stream short: bufio hands a partial line to
+	// textproto without it, and textproto then calls the line malformed.
+	readErr error
 }
 
 func (c *cappedReader) Read(p []byte) (int, error) {
@@ -42,6 +45,9 @@ func (c *cappedReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n -= int64(n)
+	if err != nil {
+		c.readErr = err
+	}
 	return n, err
 }
 
@@ -62,10 +68,13 @@ func (p *httpProbe) exchange(rw io.ReadWriter, r *Result) {
 	r.Phases.FirstByte = time.Since(sent)
 	resp, err := readResponse(br)
 	if err != nil {
-		if capped.n <= 0 {
-			// bufio hands the cut-off line to textproto as if whole,
-			// which then sees a malformed header: say what happened.
+		// bufio hands a cut-off line to textproto as if whole, which then
+		// sees a malformed header: say what really happened.
+		switch {
+		case capped.n <= 0:
 			err = errHeaderTooLarge
+		case capped.readErr != nil && capped.readErr != io.EOF:
+			err = capped.readErr // a timeout or a reset mid-line
 		}
 		r.Reason, r.Message = p.readFailure(err)
 		return

@@ -74,4 +74,8 @@ type Transition struct {
 	// Message explains it: "connect: connection refused after 2 consecutive failures".
 	Message string
 	At      time.Time
+	// Inherited marks the health a check brings from the previous
+	// configuration on reload: the answers must follow it, but it is not a
+	// new change of health to log or count.
+	Inherited bool
 }

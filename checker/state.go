@@ -44,7 +44,7 @@ func (c *Checker) apply(ch *check, r Result) bool {
 	case r.OK == st.Healthy:
 		return false
 	case first:
-		msg = r.Message + " (first probe)"
+		msg = r.Message + " on the first probe"
 	case r.OK && st.ConsecutiveSuccesses >= ch.spec.SuccessThreshold:
 		msg = fmt.Sprintf("%s after %s", r.Message, count(st.ConsecutiveSuccesses, "consecutive success", "consecutive successes"))
 	case !r.OK && st.ConsecutiveFailures >= ch.spec.FailureThreshold:
@@ -136,13 +136,14 @@ func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
 	for _, ch := range c.checks {
 		if ch.spec.Kind != Calculated && ch.state.Healthy != seen[ch] {
 			c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: seen[ch], To: ch.state.Healthy,
-				Reason: ch.state.Last.Reason, Message: ch.state.Last.Message + " (inherited)", At: now})
+				Reason: ch.state.Last.Reason, Message: ch.state.Last.Message + " (inherited)", At: now, Inherited: true})
 		}
 	}
 	for _, calc := range c.calcs {
 		if calc.state.Healthy != seen[calc] {
 			t := calculatedTransition(calc, now)
 			t.From = seen[calc]
+			t.Inherited = true
 			c.pending = append(c.pending, t)
 		}
 	}

@@ -101,7 +101,7 @@ func TestThresholdOne(t *testing.T) {
 func TestFirstProbeDecides(t *testing.T) {
 	c, rec := unstarted(t, leaf("a", 3, 3), leaf("b", 3, 3))
 	feed(c, "a", false)
-	wantTransitions(t, rec.get(), "a true->false bad_status: status 503 (first probe)")
+	wantTransitions(t, rec.get(), "a true->false bad_status: status 503 on the first probe")
 	feed(c, "a", true, true)
 	if c.Healthy("a") {
 		t.Fatal("2 successes of 3 turned it healthy")
