@@ -22,7 +22,7 @@ func (cfg *config) validate(checkPos map[string]position) error {
 			}
 		}
 	}
-	if cycle := findCycle(cfg.checks); cycle != nil {
+	if cycle := checker.FindCycle(cfg.checks); cycle != nil {
 		return checkPos[cycle[0]].errorf("calculated check cycle: %s", strings.Join(cycle, " -> "))
 	}
 
@@ -81,50 +81,6 @@ func (cfg *config) validate(checkPos map[string]position) error {
 	for _, set := range cfg.sets {
 		if cycle := aliasCycle(set, func(name string) *setSpec { return sets[key{name, set.qtype}] }); cycle != nil {
 			return set.pos.errorf("alias cycle: %s", strings.Join(cycle, " -> "))
-		}
-	}
-	return nil
-}
-
-// findCycle returns a cycle among calculated checks, or nil.
-func findCycle(specs []checker.Spec) []string {
-	children := map[string][]string{}
-	for _, s := range specs {
-		children[s.Name] = s.Children
-	}
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	state := map[string]int{}
-	var path []string
-	var visit func(string) []string
-	visit = func(n string) []string {
-		switch state[n] {
-		case onPath:
-			for i, p := range path {
-				if p == n {
-					return append(append([]string{}, path[i:]...), n)
-				}
-			}
-		case done:
-			return nil
-		}
-		state[n] = onPath
-		path = append(path, n)
-		for _, c := range children[n] {
-			if cycle := visit(c); cycle != nil {
-				return cycle
-			}
-		}
-		path = path[:len(path)-1]
-		state[n] = done
-		return nil
-	}
-	for _, s := range specs {
-		if cycle := visit(s.Name); cycle != nil {
-			return cycle
 		}
 	}
 	return nil

@@ -26,7 +26,7 @@ func validate(specs []Spec) error {
 			return fmt.Errorf("check %q: %v", s.Name, err)
 		}
 	}
-	if cycle := findCycle(specs, byName); cycle != nil {
+	if cycle := FindCycle(specs); cycle != nil {
 		return fmt.Errorf("calculated check cycle: %s", strings.Join(cycle, " -> "))
 	}
 	return nil
@@ -87,10 +87,15 @@ func validateProbe(s Spec) error {
 	return nil
 }
 
-// findCycle returns a cycle among calculated checks, as the names along it
+// FindCycle returns a cycle among calculated checks, as the names along it
 // with the first repeated at the end, or nil. It walks in definition order,
-// so the cycle reported is always the same one.
-func findCycle(specs []Spec, byName map[string]Spec) []string {
+// so the cycle reported is always the same one. The plugin's parser uses it
+// to refuse a cycle with the Corefile line of its first check.
+func FindCycle(specs []Spec) []string {
+	byName := make(map[string]Spec, len(specs))
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
 	const (
 		unseen = iota
 		onPath
