@@ -280,7 +280,7 @@ func parseTarget(spec *checker.Spec, raw string) error {
 		}
 		return fmt.Errorf("bad URL %q: %v", raw, err)
 	}
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return fmt.Errorf("bad URL %q: want http://HOST[:PORT][/PATH], https://… or tcp://HOST:PORT", raw)
 	}
 	if u.User != nil || u.Fragment != "" {
