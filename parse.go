@@ -245,7 +245,14 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 	if spec.Kind == checker.Calculated {
 		return spec, nil
 	}
-	return spec, fitTimeouts(c, &spec, timeoutsSet)
+	if err := fitTimeouts(c, &spec, timeoutsSet); err != nil {
+		return spec, err
+	}
+	// What the parser accepts, the checker must run: its own rules decide.
+	if err := checker.Validate([]checker.Spec{spec.WithDefaults()}); err != nil {
+		return spec, c.Errf("%v", err)
+	}
+	return spec, nil
 }
 
 // fitTimeouts shrinks default timeouts to a short interval, since a check

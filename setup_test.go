@@ -44,6 +44,9 @@ func TestParseErrors(t *testing.T) {
 		{"URL without a host name", `healthfailover {
 			check a tcp://:80
 		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"tcp://:80\": want http://HOST[:PORT][/PATH], https://… or tcp://HOST:PORT"},
+		{"URL with a bad host", `healthfailover {
+			check a http://a..b/
+		}`, "Testfile:2 - Error during parsing: check \"a\": address \"a..b:80\" is not HOST:PORT"},
 		{"bad port", `healthfailover {
 			check a http://127.0.0.1:99999/
 		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"http://127.0.0.1:99999/\": port \"99999\" is not in 1-65535"},

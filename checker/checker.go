@@ -91,7 +91,7 @@ func New(specs []Spec, opts Options) (*Checker, error) {
 		s.Children = slices.Clone(s.Children)
 		c.specs = append(c.specs, s)
 	}
-	if err := validate(c.specs); err != nil {
+	if err := Validate(c.specs); err != nil {
 		return nil, err
 	}
 

@@ -35,7 +35,7 @@ func probeOnce(t *testing.T, s Spec, opts Options) Result {
 		s.Name = "probe"
 	}
 	s = s.WithDefaults()
-	if err := validate([]Spec{s}); err != nil {
+	if err := Validate([]Spec{s}); err != nil {
 		t.Fatal(err)
 	}
 	probe, err := newProbe(s, opts, newBuffers())

@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// validate refuses a set of specs (defaults applied) that cannot run. The
-// plugin's parser refuses most of these with a file and line first; this is
-// the checker's own guard, since it is usable without CoreDNS.
-func validate(specs []Spec) error {
+// Validate refuses a set of specs (defaults applied) that cannot run. The
+// plugin's parser calls it on each check it reads, so that what it accepts
+// the checker runs; New calls it too, since the checker is usable without
+// CoreDNS.
+func Validate(specs []Spec) error {
 	byName := make(map[string]Spec, len(specs))
 	for _, s := range specs {
 		if s.Name == "" {
@@ -64,7 +65,7 @@ func validateProbe(s Spec) error {
 		return errors.New("only a calculated check has children")
 	}
 	host, port, err := net.SplitHostPort(s.Address)
-	if err != nil || host == "" || port == "" {
+	if err != nil || port == "" || !validHost(host) {
 		return fmt.Errorf("address %q is not HOST:PORT", s.Address)
 	}
 	if s.Interval <= 0 || s.ConnectTimeout <= 0 || s.ResponseTimeout <= 0 {
@@ -132,4 +133,26 @@ func FindCycle(specs []Spec) []string {
 		}
 	}
 	return nil
+}
+
+// validHost reports whether h is an IP address or a host name: labels of
+// letters, digits, hyphens and underscores.
+func validHost(h string) bool {
+	if net.ParseIP(h) != nil {
+		return true
+	}
+	if h == "" || len(h) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(h, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
