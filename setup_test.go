@@ -1,7 +1,9 @@
 package healthfailover
 
 import (
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,5 +352,28 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("status %q, want %q", cfg.status, tc.status)
 			}
 		})
+	}
+}
+
+// A diamond of aliases has exponentially many paths: it is refused at once
+// with what is wrong, not expanded until memory runs out.
+func TestParseAliasDiamondIsRefusedQuickly(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("healthfailover {\n")
+	const depth = 40
+	for i := range depth {
+		fmt.Fprintf(&sb, "record a%d.example.org A {\nprimary alias b%d.example.org\nprimary alias c%d.example.org\n}\n", i, i, i)
+		fmt.Fprintf(&sb, "record b%d.example.org A {\nprimary alias a%d.example.org\n}\n", i, i+1)
+		fmt.Fprintf(&sb, "record c%d.example.org A {\nprimary alias a%d.example.org\n}\n", i, i+1)
+	}
+	fmt.Fprintf(&sb, "record a%d.example.org A {\nprimary 192.0.2.1\n}\n}", depth)
+	start := time.Now()
+	_, err := parseString(t, sb.String())
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("refusing %d alias levels took %s", depth, took)
+	}
+	want := "Testfile:2 - Error during parsing: record a0.example.org.: its aliases expand to more than 256 records; alias a set directly rather than through fanning chains"
+	if err == nil || err.Error() != want {
+		t.Errorf("error %v, want %q", err, want)
 	}
 }

@@ -78,39 +78,93 @@ func (cfg *config) validate(checkPos map[string]position) error {
 		}
 	}
 
+	lookup := func(name string, qtype uint16) *setSpec { return sets[key{name, qtype}] }
+	if cycle := aliasCycle(cfg.sets, lookup); cycle != nil {
+		return cycle[0].pos.errorf("alias cycle: %s", joinNames(cycle))
+	}
+	// Each alias answers with a copy of its target's answer: a tree of
+	// aliases that fans out (a diamond on every level doubles it) would
+	// copy without end. Bound what one set can expand to.
+	expanded := map[*setSpec]int{}
 	for _, set := range cfg.sets {
-		if cycle := aliasCycle(set, func(name string) *setSpec { return sets[key{name, set.qtype}] }); cycle != nil {
-			return set.pos.errorf("alias cycle: %s", strings.Join(cycle, " -> "))
+		if n := expandedSize(set, lookup, expanded); n > maxExpanded {
+			return set.pos.errorf("record %s: its aliases expand to more than %d records; alias a set directly rather than through fanning chains", set.name, maxExpanded)
 		}
 	}
 	return nil
 }
 
-// aliasCycle follows the aliases of one set and returns a cycle through it, or nil.
-func aliasCycle(start *setSpec, lookup func(string) *setSpec) []string {
-	var path []string
-	var walk func(*setSpec) []string
-	onPath := map[string]bool{}
-	walk = func(s *setSpec) []string {
-		if onPath[s.name] {
-			if s.name == start.name {
-				return append(append([]string{}, path...), s.name)
+// aliasCycle returns a cycle of aliases (the sets along it, the first
+// repeated at the end), or nil. One depth-first walk over every set: linear
+// in the size of the configuration, whatever the shape of the aliases.
+func aliasCycle(all []*setSpec, lookup func(string, uint16) *setSpec) []*setSpec {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	mark := map[*setSpec]int{}
+	var path []*setSpec
+	var walk func(*setSpec) []*setSpec
+	walk = func(s *setSpec) []*setSpec {
+		switch mark[s] {
+		case onPath:
+			for i, p := range path {
+				if p == s {
+					return append(append([]*setSpec{}, path[i:]...), s)
+				}
 			}
-			return nil // a cycle not through start is reported from its own members
+		case done:
+			return nil
 		}
-		onPath[s.name] = true
-		path = append(path, s.name)
+		mark[s] = onPath
+		path = append(path, s)
 		for _, m := range s.members {
 			if m.alias == "" {
 				continue
 			}
-			if cycle := walk(lookup(m.alias)); cycle != nil {
+			if cycle := walk(lookup(m.alias, s.qtype)); cycle != nil {
 				return cycle
 			}
 		}
 		path = path[:len(path)-1]
-		onPath[s.name] = false
+		mark[s] = done
 		return nil
 	}
-	return walk(start)
+	for _, s := range all {
+		if cycle := walk(s); cycle != nil {
+			return cycle
+		}
+	}
+	return nil
+}
+
+// maxExpanded bounds how many records a set may reach through its aliases.
+const maxExpanded = 256
+
+// expandedSize counts the records a set reaches through its aliases,
+// memoised and saturating just above maxExpanded, so it is linear.
+func expandedSize(s *setSpec, lookup func(string, uint16) *setSpec, memo map[*setSpec]int) int {
+	if n, ok := memo[s]; ok {
+		return n
+	}
+	n := 0
+	for _, m := range s.members {
+		if m.alias == "" {
+			n++
+		} else {
+			n += expandedSize(lookup(m.alias, s.qtype), lookup, memo)
+		}
+		n = min(n, maxExpanded+1)
+	}
+	memo[s] = n
+	return n
+}
+
+func joinNames(sets []*setSpec) string {
+	names := make([]string, len(sets))
+	for i, s := range sets {
+		names[i] = s.name
+	}
+	return strings.Join(names, " -> ")
 }
