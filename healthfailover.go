@@ -5,6 +5,7 @@ package healthfailover
 
 import (
 	"context"
+	"math/rand/v2"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
@@ -112,7 +113,7 @@ func (h *HealthFailover) answer(ctx context.Context, state request.Request, qnam
 			if a.servfail {
 				return rrs, len(rrs) == 0
 			}
-			rr := a.one(s.rotation.Add(1))
+			rr := a.one(rand.Uint32())
 			if rr == nil {
 				return rrs, false
 			}
@@ -138,7 +139,7 @@ func (h *HealthFailover) answer(ctx context.Context, state request.Request, qnam
 			a := s.current.Load()
 			answered(server, s, a)
 			servfail = servfail || a.servfail
-			rrs = a.appendTo(rrs, s.rotation.Add(1))
+			rrs = a.appendTo(rrs, rand.Uint32())
 		}
 		return rrs, servfail && len(rrs) == 0
 	}

@@ -31,7 +31,7 @@ type recordSet struct {
 	order int
 
 	current  atomic.Pointer[answer]
-	rotation atomic.Uint32
+	counters answerCounters
 }
 
 // member is one value of a set: a plain RR or an alias of another set.
@@ -65,7 +65,9 @@ type choice struct {
 type healthFunc func(check string) bool
 
 // appendTo appends the RRs of one query's answer: every candidate (at most
-// maxAnswers, rotated by rot) or, when weighted, one drawn by weight.
+// maxAnswers, rotated by rot) or, when weighted, one drawn by weight. The
+// rotation is random per query rather than a shared counter, which every
+// core would fight over.
 func (a *answer) appendTo(dst []dns.RR, rot uint32) []dns.RR {
 	if len(a.choices) == 0 {
 		return dst
