@@ -122,3 +122,29 @@ func TestReloadLeaksNoGoroutine(t *testing.T) {
 		t.Fatalf("%d goroutines before %d reloads, %d after:\n%s", before, reloads, after, buf[:runtime.Stack(buf, true)])
 	}
 }
+
+func TestReloadMovesStatusEndpoint(t *testing.T) {
+	east := newBackend(t, "US EAST")
+	statusAddr := freeAddr(t)
+	status := "status " + statusAddr
+	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL, status))
+	eventually(t, 3*time.Second, "the status endpoint answers", func() bool {
+		code, _ := httpGet(t, "http://"+statusAddr+"/status")
+		return code == 200
+	})
+	// The old instance lets go of the address before the new one takes it.
+	i = restart(t, i, reloadCorefile(east.URL, status+"\nrecord new.example.org A {\n primary 127.0.0.9\n}"))
+	t.Cleanup(func() { i.Stop() })
+	eventually(t, 3*time.Second, "the new configuration's status", func() bool {
+		_, body := httpGet(t, "http://"+statusAddr+"/status")
+		return strings.Contains(body, "new.example.org.")
+	})
+	// A refused reload gives the address back to the old configuration.
+	if _, err := i.Restart(coretest.NewInput(reloadCorefile(east.URL, status+"\nbogus"))); err == nil {
+		t.Fatal("a bad Corefile was accepted")
+	}
+	eventually(t, 3*time.Second, "the old configuration's status after a refused reload", func() bool {
+		_, body := httpGet(t, "http://"+statusAddr+"/status")
+		return strings.Contains(body, "new.example.org.")
+	})
+}
