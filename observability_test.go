@@ -11,9 +11,10 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/syncbuf"
 )
 
 // freeAddr returns a loopback address nothing listens on right now.
@@ -39,26 +40,8 @@ func httpGet(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
-// syncBuffer collects the standard logger's output (where CoreDNS logs go).
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func captureLog(t *testing.T) *syncBuffer {
-	b := &syncBuffer{}
+func captureLog(t *testing.T) *syncbuf.Buffer {
+	b := &syncbuf.Buffer{}
 	stdlog.SetOutput(io.MultiWriter(b, os.Stderr))
 	t.Cleanup(func() { stdlog.SetOutput(os.Stderr) })
 	return b

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -11,18 +10,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/syncbuf"
 )
 
 // corednsProc is the CoreDNS binary built by TestMain, running on a Corefile.
 type corednsProc struct {
 	cmd       *exec.Cmd
-	out       *syncBuffer // CoreDNS's log: transitions, errors
-	dnsAddr   string      // 127.0.0.1:PORT, UDP and TCP
-	readyAddr string      // 127.0.0.1:PORT of the ready plugin
+	out       *syncbuf.Buffer // CoreDNS's log: transitions, errors
+	dnsAddr   string          // 127.0.0.1:PORT, UDP and TCP
+	readyAddr string          // 127.0.0.1:PORT of the ready plugin
 	corefile  string
 	done      chan struct{} // closed once the process has been waited for
 }
@@ -53,7 +53,7 @@ func startCoreDNS(t *testing.T, extra, block string, waitReady bool) *corednsPro
 	dnsPort := freeDNSPort(t)
 	readyPort := freeTCPPort(t)
 	c := &corednsProc{
-		out:       &syncBuffer{},
+		out:       &syncbuf.Buffer{},
 		dnsAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)),
 		readyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)),
 		corefile:  corefileFor(dnsPort, readyPort, extra, block),
@@ -196,22 +196,4 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// syncBuffer collects a process's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

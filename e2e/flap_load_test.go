@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthfailover/healthfailover/internal/syncbuf"
 	"github.com/miekg/dns"
 )
 
@@ -464,7 +465,7 @@ func startCorefile(t *testing.T, corefile string, dnsPort, readyPort int) *cored
 	t.Helper()
 	dir := t.TempDir()
 	c := &corednsProc{
-		out:       &syncBuffer{},
+		out:       &syncbuf.Buffer{},
 		dnsAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)),
 		readyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)),
 		corefile:  corefile,

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/syncbuf"
 )
 
 // webServer is one real nginx process serving a fixed page and /health on
@@ -22,8 +24,8 @@ type webServer struct {
 	conf   string
 
 	cmd  *exec.Cmd
-	done chan struct{} // closed when cmd has been waited for
-	out  *syncBuffer   // nginx's own stdout and stderr
+	done chan struct{}   // closed when cmd has been waited for
+	out  *syncbuf.Buffer // nginx's own stdout and stderr
 }
 
 // startWebServer writes an nginx config for ip:port and starts it. The
@@ -93,7 +95,7 @@ func (w *webServer) addr() string { return net.JoinHostPort(w.ip, strconv.Itoa(w
 // connections.
 func (w *webServer) start(t *testing.T) {
 	t.Helper()
-	w.out = &syncBuffer{}
+	w.out = &syncbuf.Buffer{}
 	w.cmd = exec.Command(nginxBin, "-c", w.conf, "-p", w.prefix, "-e", filepath.Join(w.prefix, "error.log"), "-g", "daemon off;")
 	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
 	if err := w.cmd.Start(); err != nil {
