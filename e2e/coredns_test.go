@@ -43,24 +43,29 @@ func corefileFor(dnsPort, readyPort int, extra, block string) string {
 }
 
 // startCoreDNS runs CoreDNS on a Corefile made of extra and block (see
-// corefileFor) and, if waitReady,
-// returns once /ready says 200, i.e. once every check has had its first
-// probe. It is stopped when the test ends; its log is printed if the test
-// failed.
+// corefileFor) and, if waitReady, returns once /ready says 200, i.e. once
+// every check has had its first probe.
 func startCoreDNS(t *testing.T, extra, block string, waitReady bool) *corednsProc {
 	t.Helper()
+	dnsPort, readyPort := freeDNSPort(t), freeTCPPort(t)
+	return startCorefile(t, corefileFor(dnsPort, readyPort, extra, block), dnsPort, readyPort, waitReady)
+}
+
+// startCorefile runs CoreDNS on a whole Corefile that serves DNS on dnsPort
+// and /ready on readyPort. It is stopped when the test ends; its log is
+// printed if the test failed.
+func startCorefile(t *testing.T, corefile string, dnsPort, readyPort int, waitReady bool) *corednsProc {
+	t.Helper()
 	dir := t.TempDir()
-	dnsPort := freeDNSPort(t)
-	readyPort := freeTCPPort(t)
 	c := &corednsProc{
 		out:       &syncbuf.Buffer{},
 		dnsAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)),
 		readyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)),
-		corefile:  corefileFor(dnsPort, readyPort, extra, block),
+		corefile:  corefile,
 		done:      make(chan struct{}),
 	}
 	conf := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(conf, []byte(c.corefile), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	c.cmd = exec.Command(corednsBin, "-conf", conf)

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/healthfailover/healthfailover/internal/syncbuf"
 	"github.com/miekg/dns"
 )
 
@@ -225,7 +224,7 @@ example.net:%d {
     }
 }
 `, hostsPort, hosts.String())
-	c := startCorefile(t, corefile, dnsPort, readyPort)
+	c := startCorefile(t, corefile, dnsPort, readyPort, true)
 	began := time.Now()
 
 	dir := t.TempDir()
@@ -457,40 +456,4 @@ func runDnsperf(t *testing.T, bin, server string, port int, queryFile string, se
 	r.noerror, _ = strconv.Atoi(field(dnsperfNoerror, true))
 	r.qps, _ = strconv.ParseFloat(field(dnsperfQPS, false), 64)
 	return r
-}
-
-// startCorefile runs CoreDNS on a whole Corefile, as startCoreDNS does for
-// one healthfailover block, and waits until /ready says 200.
-func startCorefile(t *testing.T, corefile string, dnsPort, readyPort int) *corednsProc {
-	t.Helper()
-	dir := t.TempDir()
-	c := &corednsProc{
-		out:       &syncbuf.Buffer{},
-		dnsAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)),
-		readyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)),
-		corefile:  corefile,
-		done:      make(chan struct{}),
-	}
-	conf := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(corednsBin, "-conf", conf)
-	c.cmd.Dir = dir
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start CoreDNS: %v", err)
-	}
-	go func() {
-		c.cmd.Wait()
-		close(c.done)
-	}()
-	t.Cleanup(func() {
-		c.terminate(t)
-		if t.Failed() {
-			t.Logf("Corefile:\n%s\nCoreDNS output:\n%s", c.corefile, c.out)
-		}
-	})
-	c.waitReady(t, 15*time.Second)
-	return c
 }
