@@ -77,7 +77,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	m.Authoritative = true
 
 	switch {
-	case !defined && qname == zone && qtype == dns.TypeSOA:
+	case qname == zone && qtype == dns.TypeSOA:
 		m.Answer = []dns.RR{h.soa[zone]}
 	case !defined && (qname == zone || h.parents[qname]):
 		// The name exists (the apex, or an ancestor of a defined name): NODATA.
@@ -85,7 +85,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 		m.Rcode = dns.RcodeNameError
 	default:
 		var servfail bool
-		m.Answer, servfail = h.answer(ctx, state, qname, qtype)
+		m.Answer, servfail = h.answer(ctx, qname, qtype)
 		if servfail {
 			return dns.RcodeServerFailure, nil
 		}
@@ -99,7 +99,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 
 // answer collects the RRs for a defined name, following CNAMEs to names this
 // plugin also defines.
-func (h *HealthFailover) answer(ctx context.Context, state request.Request, qname string, qtype uint16) ([]dns.RR, bool) {
+func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16) ([]dns.RR, bool) {
 	var rrs []dns.RR
 	server := metrics.WithServer(ctx)
 	for range maxChase {

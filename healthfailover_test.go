@@ -146,6 +146,16 @@ func TestNegativeAnswers(t *testing.T) {
 	}
 }
 
+func TestApexRecordKeepsItsSOA(t *testing.T) {
+	h, _ := newTestHandler(t, `healthfailover example.org {
+		record example.org A {
+			primary 192.0.2.1
+		}
+	}`)
+	check(t, h, test.Case{Qname: "example.org.", Qtype: dns.TypeSOA, Answer: []dns.RR{soa}})
+	check(t, h, test.Case{Qname: "example.org.", Qtype: dns.TypeA, Answer: []dns.RR{test.A("example.org.	30	IN	A	192.0.2.1")}})
+}
+
 func TestNamesOutsideZonesPassOn(t *testing.T) {
 	h, _ := newTestHandler(t, failoverBlock, "east")
 	if _, rcode := serve(t, h, "www.example.net.", dns.TypeA); rcode != dns.RcodeRefused {

@@ -204,6 +204,15 @@ func TestParseErrors(t *testing.T) {
 				primary 127.0.0.1 weight 256
 			}
 		}`, "Testfile:3 - Error during parsing: weight \"256\": want a number in 0-255"},
+		{"CNAME loop", `healthfailover {
+			record a.example.org CNAME {
+				primary b.example.org
+			}
+			record b.example.org CNAME {
+				primary c.example.com
+				secondary a.example.org
+			}
+		}`, "Testfile:2 - Error during parsing: CNAME loop: a.example.org. -> b.example.org. -> a.example.org."},
 		{"CNAME to itself", `healthfailover {
 			record www.example.org CNAME {
 				primary www.example.org

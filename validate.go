@@ -79,8 +79,30 @@ func (cfg *config) validate(checkPos map[string]position) error {
 	}
 
 	lookup := func(name string, qtype uint16) *setSpec { return sets[key{name, qtype}] }
-	if cycle := aliasCycle(cfg.sets, lookup); cycle != nil {
+	aliases := func(s *setSpec) []*setSpec {
+		var next []*setSpec
+		for _, m := range s.members {
+			if m.alias != "" {
+				next = append(next, lookup(m.alias, s.qtype))
+			}
+		}
+		return next
+	}
+	if cycle := setCycle(cfg.sets, aliases); cycle != nil {
 		return cycle[0].pos.errorf("alias cycle: %s", joinNames(cycle))
+	}
+	// CNAMEs that point at each other would send resolvers round in circles.
+	cnameTargets := func(s *setSpec) []*setSpec {
+		var next []*setSpec
+		for _, m := range s.members {
+			if t := lookup(m.value, dns.TypeCNAME); s.qtype == dns.TypeCNAME && m.value != "" && t != nil {
+				next = append(next, t)
+			}
+		}
+		return next
+	}
+	if cycle := setCycle(cfg.sets, cnameTargets); cycle != nil {
+		return cycle[0].pos.errorf("CNAME loop: %s", joinNames(cycle))
 	}
 	// Each alias answers with a copy of its target's answer: a tree of
 	// aliases that fans out (a diamond on every level doubles it) would
@@ -94,10 +116,11 @@ func (cfg *config) validate(checkPos map[string]position) error {
 	return nil
 }
 
-// aliasCycle returns a cycle of aliases (the sets along it, the first
-// repeated at the end), or nil. One depth-first walk over every set: linear
-// in the size of the configuration, whatever the shape of the aliases.
-func aliasCycle(all []*setSpec, lookup func(string, uint16) *setSpec) []*setSpec {
+// setCycle returns a cycle among record sets along the edges next gives
+// (the sets along it, the first repeated at the end), or nil. One
+// depth-first walk over every set: linear in the size of the configuration,
+// whatever its shape.
+func setCycle(all []*setSpec, next func(*setSpec) []*setSpec) []*setSpec {
 	const (
 		unseen = iota
 		onPath
@@ -119,11 +142,8 @@ func aliasCycle(all []*setSpec, lookup func(string, uint16) *setSpec) []*setSpec
 		}
 		mark[s] = onPath
 		path = append(path, s)
-		for _, m := range s.members {
-			if m.alias == "" {
-				continue
-			}
-			if cycle := walk(lookup(m.alias, s.qtype)); cycle != nil {
+		for _, n := range next(s) {
+			if cycle := walk(n); cycle != nil {
 				return cycle
 			}
 		}
