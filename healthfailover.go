@@ -127,19 +127,26 @@ func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16)
 			qname = rr.(*dns.CNAME).Target
 			continue
 		}
-		servfail := false
-		sets := h.sets(names, qtype)
-		if need := setSize(sets[0]) + setSize(sets[1]); cap(rrs)-len(rrs) < need {
+		// Load each answer once: its size and its records come from the
+		// same snapshot even if a transition swaps a new one in meanwhile.
+		var answers [2]*answer
+		need := 0
+		for i, s := range h.sets(names, qtype) {
+			if s != nil {
+				answers[i] = s.current.Load()
+				answered(server, s, answers[i])
+				need += answers[i].size
+			}
+		}
+		if cap(rrs)-len(rrs) < need {
 			rrs = append(make([]dns.RR, 0, len(rrs)+need), rrs...)
 		}
-		for _, s := range sets {
-			if s == nil {
-				continue
+		servfail := false
+		for _, a := range answers {
+			if a != nil {
+				servfail = servfail || a.servfail
+				rrs = a.appendTo(rrs, rand.Uint32())
 			}
-			a := s.current.Load()
-			answered(server, s, a)
-			servfail = servfail || a.servfail
-			rrs = a.appendTo(rrs, rand.Uint32())
 		}
 		return rrs, servfail && len(rrs) == 0
 	}
@@ -159,13 +166,6 @@ func (h *HealthFailover) sets(n *names, qtype uint16) [2]*recordSet {
 		return [2]*recordSet{n.a, n.aaaa}
 	}
 	return [2]*recordSet{}
-}
-
-func setSize(s *recordSet) int {
-	if s == nil {
-		return 0
-	}
-	return s.current.Load().size
 }
 
 // matchZone returns the longest zone that contains qname (both lower case

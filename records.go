@@ -275,18 +275,6 @@ type names struct {
 	a, aaaa, cname *recordSet
 }
 
-func (n *names) set(qtype uint16) *recordSet {
-	switch qtype {
-	case dns.TypeA:
-		return n.a
-	case dns.TypeAAAA:
-		return n.aaaa
-	case dns.TypeCNAME:
-		return n.cname
-	}
-	return nil
-}
-
 // newTable resolves a validated configuration's record sets.
 func newTable(specs []*setSpec, health healthFunc) *table {
 	t := &table{byName: map[string]*names{}, byCheck: map[string][]*recordSet{}, health: health}
@@ -393,26 +381,24 @@ func (t *table) rebuildAll() {
 func (t *table) checkChanged(check string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	pending := map[*recordSet]bool{}
-	var queue []*recordSet
-	add := func(s *recordSet) {
-		if !pending[s] {
-			pending[s] = true
-			queue = append(queue, s)
+	// The sets that use the check, and every set aliasing one of them.
+	seen := map[*recordSet]bool{}
+	affected := append([]*recordSet{}, t.byCheck[check]...)
+	for _, s := range affected {
+		seen[s] = true
+	}
+	for i := 0; i < len(affected); i++ {
+		for _, parent := range affected[i].aliasedBy {
+			if !seen[parent] {
+				seen[parent] = true
+				affected = append(affected, parent)
+			}
 		}
 	}
-	for _, s := range t.byCheck[check] {
-		add(s)
-	}
-	for len(queue) > 0 {
-		// Rebuild in dependency order, so an aliasing set sees its target's new answer.
-		sort.Slice(queue, func(i, j int) bool { return queue[i].order < queue[j].order })
-		s := queue[0]
-		queue = queue[1:]
+	// Rebuild in dependency order, so an aliasing set sees its target's new answer.
+	sort.Slice(affected, func(i, j int) bool { return affected[i].order < affected[j].order })
+	for _, s := range affected {
 		t.swap(s)
-		for _, parent := range s.aliasedBy {
-			add(parent)
-		}
 	}
 }
 
@@ -422,13 +408,4 @@ func (t *table) swap(s *recordSet) {
 	if t.onChange != nil {
 		t.onChange(s, a)
 	}
-}
-
-// lookup returns the set of a type at a name, and whether the name exists.
-func (t *table) lookup(name string, qtype uint16) (*recordSet, bool) {
-	n, ok := t.byName[name]
-	if !ok {
-		return nil, false
-	}
-	return n.set(qtype), true
 }

@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
         export HEALTHFAILOVER_SCALE_SECONDS=2
         ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        usage
         exit 0
         ;;
     *) die "unknown argument $1" ;;

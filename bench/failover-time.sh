@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --trials) trials=$2; shift ;;
     --) shift; args+=("$@"); break ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        usage
         exit 0
         ;;
     *) args+=("$1") ;;

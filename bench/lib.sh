@@ -203,3 +203,8 @@ align() {
         {for (i = 1; i <= NF; i++) {cell[NR, i] = $i; if (chars($i) > w[i]) w[i] = chars($i)} if (NF > nf) nf = NF}
         END {for (r = 1; r <= NR; r++) {line = ""; for (i = 1; i <= nf; i++) {c = cell[r, i]; line = line c; if (i < nf) line = line sprintf("%" (w[i] - chars(c) + 2) "s", "")} print line}}'
 }
+
+# usage prints the calling script's header comment: its help.
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+}

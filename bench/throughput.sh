@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --runs) runs=$2; shift ;;
     --seconds) seconds=$2; shift ;;
     -h | --help)
-        sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+        usage
         exit 0
         ;;
     *[!0-9]* | "") die "unknown argument $1" ;;
