@@ -10,6 +10,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	_ "github.com/coredns/coredns/plugin/hosts"
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 )
@@ -56,6 +57,20 @@ func hostsHandler(b *testing.B, block string) plugin.Handler {
 	return dnsserver.GetConfig(c).Plugin[0](nil)
 }
 
+// requireAnswer fails the benchmark unless the handler answers m with rcode
+// and that many answer records: a baseline that falls through to a missing
+// next plugin, or a set that answers nothing, would time the wrong path.
+func requireAnswer(b *testing.B, h plugin.Handler, m *dns.Msg, rcode, answers int) {
+	b.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := h.ServeDNS(context.Background(), rec, m); err != nil {
+		b.Fatalf("%s %s: %v", h.Name(), m.Question[0].Name, err)
+	}
+	if rec.Msg == nil || rec.Msg.Rcode != rcode || len(rec.Msg.Answer) != answers {
+		b.Fatalf("%s %s: want rcode %d with %d answers, got %v", h.Name(), m.Question[0].Name, rcode, answers, rec.Msg)
+	}
+}
+
 // BenchmarkServeDNS measures the query path: a lookup into the answer
 // snapshot and building the reply, against the hosts plugin's ServeDNS.
 func BenchmarkServeDNS(b *testing.B) {
@@ -64,24 +79,27 @@ func BenchmarkServeDNS(b *testing.B) {
 		b.Fatal(err)
 	}
 	hf := newAnswerer(cfg, func(string) bool { return true })
-	hosts := hostsHandler(b, "hosts {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
+	hosts := hostsHandler(b, "hosts /dev/null example.org {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
 
 	cases := []struct {
 		name    string
 		handler plugin.Handler
 		qname   string
+		rcode   int
+		answers int
 	}{
-		{"hosts", hosts, "multi.example.org."},
-		{"multivalue", hf, "multi.example.org."},
-		{"weighted", hf, "weighted.example.org."},
-		{"alias", hf, "alias.example.org."},
-		{"cname", hf, "cname.example.org."},
-		{"nxdomain", hf, "nope.example.org."},
+		{"hosts", hosts, "multi.example.org.", dns.RcodeSuccess, 3},
+		{"multivalue", hf, "multi.example.org.", dns.RcodeSuccess, 3},
+		{"weighted", hf, "weighted.example.org.", dns.RcodeSuccess, 1},
+		{"alias", hf, "alias.example.org.", dns.RcodeSuccess, 3},
+		{"cname", hf, "cname.example.org.", dns.RcodeSuccess, 2},
+		{"nxdomain", hf, "nope.example.org.", dns.RcodeNameError, 0},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			m := new(dns.Msg)
 			m.SetQuestion(tc.qname, dns.TypeA)
+			requireAnswer(b, tc.handler, m, tc.rcode, tc.answers)
 			w := &test.ResponseWriter{}
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -101,12 +119,15 @@ func BenchmarkServeDNSParallel(b *testing.B) {
 		b.Fatal(err)
 	}
 	hf := newAnswerer(cfg, func(string) bool { return true })
-	hosts := hostsHandler(b, "hosts {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
+	hosts := hostsHandler(b, "hosts /dev/null example.org {\n192.0.2.1 multi.example.org\n192.0.2.2 multi.example.org\n192.0.2.3 multi.example.org\n}")
 	for _, tc := range []struct {
 		name    string
 		handler plugin.Handler
 	}{{"hosts", hosts}, {"multivalue", hf}} {
 		b.Run(tc.name, func(b *testing.B) {
+			m := new(dns.Msg)
+			m.SetQuestion("multi.example.org.", dns.TypeA)
+			requireAnswer(b, tc.handler, m, dns.RcodeSuccess, 3)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				m := new(dns.Msg)
