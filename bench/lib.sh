@@ -67,6 +67,29 @@ stop_pid() {
     BENCH_PIDS=("${kept[@]}")
 }
 
+# SERVER_WRAPPER: a command CoreDNS runs under (taskset, valgrind), and
+# CLIENT_WRAPPER the same for the load generators and backends; empty runs
+# them as they are.
+SERVER_WRAPPER=()
+CLIENT_WRAPPER=()
+
+# pin_cpus puts CoreDNS alone on the last CPU with GOMAXPROCS=1 and the load
+# generators and backends on the others. On a small machine dnsperf, the
+# backends and CoreDNS otherwise compete for the same cores, and where the
+# scheduler happens to put them moves QPS by ±10 % from one run to the next.
+pin_cpus() {
+    local last=$(($(nproc) - 1))
+    ((last >= 1)) || die "--pin needs at least 2 CPUs"
+    command -v taskset >/dev/null || die "--pin needs taskset (util-linux)"
+    SERVER_WRAPPER=(env GOMAXPROCS=1 taskset -c "$last")
+    CLIENT_WRAPPER=(taskset -c "0-$((last - 1))")
+}
+
+# on_clients runs a load generator under CLIENT_WRAPPER, in the foreground.
+on_clients() {
+    "${CLIENT_WRAPPER[@]}" "$@"
+}
+
 # build_bins builds CoreDNS (with healthfailover) and the helpers into the work directory.
 build_bins() {
     local what
@@ -81,7 +104,7 @@ build_bins() {
 # array of HOST:PORT) and BACKEND_CLOSED (a HOST:PORT nothing listens on).
 start_backends() {
     local file="$BENCH_WORK/backends.txt" i
-    "$BENCH_WORK/backends" -host 127.0.0.1 -n "${1:-8}" -out "$file" -max 3h &
+    "${CLIENT_WRAPPER[@]}" "$BENCH_WORK/backends" -host 127.0.0.1 -n "${1:-8}" -out "$file" -max 3h &
     BENCH_PIDS+=($!)
     for ((i = 0; i < 100; i++)); do
         [ -f "$file" ] && grep -qx ready "$file" && break
@@ -92,14 +115,15 @@ start_backends() {
     BACKEND_CLOSED="$(awk '$1 == "closed" {print $2}' "$file")"
 }
 
-# start_coredns COREFILE LOG READYPORT: runs CoreDNS and waits (at most 120 s)
-# until /ready says 200, i.e. every check has had its first probe. Sets COREDNS_PID.
+# start_coredns COREFILE LOG READYPORT: runs CoreDNS and waits (at most
+# READY_TIMEOUT seconds, default 120) until /ready says 200, i.e. every check
+# has had its first probe. Sets COREDNS_PID.
 start_coredns() {
-    local conf=$1 logf=$2 readyport=$3 i code=""
-    (cd "$(dirname "$conf")" && exec "$BENCH_WORK/coredns" -conf "$conf") >"$logf" 2>&1 &
+    local conf=$1 logf=$2 readyport=$3 i code="" limit=${READY_TIMEOUT:-120}
+    (cd "$(dirname "$conf")" && exec "${SERVER_WRAPPER[@]}" "$BENCH_WORK/coredns" -conf "$conf") >"$logf" 2>&1 &
     COREDNS_PID=$!
     BENCH_PIDS+=("$COREDNS_PID")
-    for ((i = 0; i < 1200; i++)); do
+    for ((i = 0; i < limit * 10; i++)); do
         kill -0 "$COREDNS_PID" 2>/dev/null || {
             cat "$logf" >&2
             die "CoreDNS exited at start"
@@ -109,7 +133,36 @@ start_coredns() {
         sleep 0.1
     done
     tail -20 "$logf" >&2
-    die "CoreDNS not ready within 120 s (last /ready: $code)"
+    die "CoreDNS not ready within $limit s (last /ready: $code)"
+}
+
+# fail counts a problem and logs it; the scripts exit 1 at the end if any.
+failures=0
+fail() {
+    log "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# check_answers CONF N HF_PORT HOSTS_PORT WHOAMI_PORT: digs a few names of
+# a Corefile written by healthfailover_corefile on each of its servers and
+# compares them with CONF.expected; fail() for each wrong answer.
+check_answers() {
+    local conf=$1 n=$2 hf_port=$3 hosts_port=$4 whoami_port=$5 name want got i st
+    local picks=(0 1 2 3 $((n - 1)) $((n / 2)) $((n / 3)) $((n * 2 / 3 + 1)))
+    for i in "${picks[@]}"; do
+        ((i < n)) || continue
+        read -r name want < <(sed -n "$((i + 1))p" "$conf.expected")
+        got="$(dig_a "$hf_port" "$name")"
+        [ "$got" = "$want" ] || fail "healthfailover $name: got '$got', want '$want'"
+        got="$(dig_a "$hosts_port" "$name")"
+        [ "$got" = "$want" ] || fail "hosts $name: got '$got', want '$want'"
+        st="$(dig_status "$whoami_port" "$name")"
+        [[ "$st" == NOERROR* ]] || fail "whoami $name: status '$st'"
+    done
+    st="$(dig_status "$hf_port" h0.bench.test)"
+    [[ "$st" == "NOERROR "*aa* ]] || fail "healthfailover h0.bench.test: want NOERROR with aa, got '$st'"
+    st="$(dig_status "$hf_port" nosuchname.bench.test)"
+    [[ "$st" == NXDOMAIN* ]] || fail "healthfailover nosuchname.bench.test: want NXDOMAIN, got '$st'"
 }
 
 # dig_a PORT NAME: the A records of NAME from 127.0.0.1:PORT, sorted, one line.

@@ -5,7 +5,7 @@
 # running in the background cost all three the same, and the ratios compare
 # the query paths alone.
 #
-#   bench/throughput.sh [--smoke] [--runs R] [--seconds S] [N...]
+#   bench/throughput.sh [--smoke] [--pin] [--runs R] [--seconds S] [N...]
 #
 # For each N (default 10 and 10000) it serves N names hI.bench.test A:
 #   healthfailover  N record sets, primary checked, secondary unchecked; the
@@ -17,9 +17,14 @@
 #   whoami          any name.
 # It checks the answers with dig, runs dnsperf at saturation alternating
 # healthfailover, hosts, whoami (R runs of S seconds each, default 5 and 5),
-# takes the median QPS of each, then measures latency percentiles at a fixed
+# takes the median QPS of each and the median of the per-round ratios (each
+# run against the hosts run next to it in time, which cancels slow drifts of
+# the machine's load), then measures latency percentiles at a fixed
 # rate of half the hosts plugin's saturated QPS with bench/latency (dnsperf
 # 2.10 reports no percentiles), and prints a table.
+#
+# --pin: CoreDNS alone on the last CPU with GOMAXPROCS=1, dnsperf, the
+# latency client and the backends on the others.
 #
 # --smoke: N=10, one run of 2 s each; checks that everything works and that
 # the answers are right (exit status 1 otherwise). Not a measurement.
@@ -31,12 +36,14 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
 smoke=0
+pin=0
 runs=5
 seconds=5
 ns=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --smoke) smoke=1 ;;
+    --pin) pin=1 ;;
     --runs) runs=$2; shift ;;
     --seconds) seconds=$2; shift ;;
     -h | --help)
@@ -66,37 +73,12 @@ clients=${DNSPERF_CLIENTS:-2}
 outstanding=${DNSPERF_OUTSTANDING:-100}
 
 ensure_tools
+((pin)) && pin_cpus
 bench_init
 started=$(date +%s)
 build_bins backends latency
 build_done=$(date +%s)
 start_backends 8
-
-failures=0
-fail() {
-    log "FAIL: $*"
-    failures=$((failures + 1))
-}
-
-# check_answers CONF: dig a few names on each server and compare.
-check_answers() {
-    local conf=$1 n=$2 name want got i st
-    local picks=(0 1 2 3 $((n - 1)) $((n / 2)) $((n / 3)) $((n * 2 / 3 + 1)))
-    for i in "${picks[@]}"; do
-        ((i < n)) || continue
-        read -r name want < <(sed -n "$((i + 1))p" "$conf.expected")
-        got="$(dig_a "$hf_port" "$name")"
-        [ "$got" = "$want" ] || fail "healthfailover $name: got '$got', want '$want'"
-        got="$(dig_a "$hosts_port" "$name")"
-        [ "$got" = "$want" ] || fail "hosts $name: got '$got', want '$want'"
-        st="$(dig_status "$whoami_port" "$name")"
-        [[ "$st" == NOERROR* ]] || fail "whoami $name: status '$st'"
-    done
-    st="$(dig_status "$hf_port" h0.bench.test)"
-    [[ "$st" == "NOERROR "*aa* ]] || fail "healthfailover h0.bench.test: want NOERROR with aa, got '$st'"
-    st="$(dig_status "$hf_port" nosuchname.bench.test)"
-    [[ "$st" == NXDOMAIN* ]] || fail "healthfailover nosuchname.bench.test: want NXDOMAIN, got '$st'"
-}
 
 # perf_run PLUGIN PORT QUERIES OUT: one saturated dnsperf run; sets PERF_QPS
 # and PERF_LOST, and PERF_CPU: CoreDNS's CPU time per answered query in µs
@@ -104,7 +86,7 @@ check_answers() {
 perf_run() {
     local plugin=$1 p=$2 q=$3 out=$4 noerr total cpu0 cpu1
     cpu0=$(cpu_ticks "$COREDNS_PID")
-    dnsperf -s 127.0.0.1 -p "$p" -d "$q" -c "$clients" -T 1 -q "$outstanding" -t 2 -l "$seconds" >"$out" 2>&1 ||
+    on_clients dnsperf -s 127.0.0.1 -p "$p" -d "$q" -c "$clients" -T 1 -q "$outstanding" -t 2 -l "$seconds" >"$out" 2>&1 ||
         { fail "dnsperf against $plugin exited non-zero"; cat "$out" >&2; }
     cpu1=$(cpu_ticks "$COREDNS_PID")
     PERF_QPS="$(dnsperf_field "$out" "Queries per second")"
@@ -122,6 +104,21 @@ perf_run() {
     PERF_CPU=$(awk -v t="$((cpu1 - cpu0))" -v n="${total:-0}" -v hz="$(getconf CLK_TCK)" 'BEGIN {if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "nan"}')
 }
 
+# paired_ratios "A1 A2 …" "B1 B2 …": the median of Ai/Bi and their range,
+# e.g. "1.02(0.97-1.06)".
+paired_ratios() {
+    local -a a b
+    local i ratios=()
+    read -ra a <<<"$1"
+    read -ra b <<<"$2"
+    for i in "${!a[@]}"; do
+        ratios+=("$(awk -v x="${a[i]}" -v y="${b[i]}" 'BEGIN {printf "%.3f", x / y}')")
+    done
+    printf '%s(%s-%s)' "$(median "${ratios[@]}" | awk '{printf "%.2f", $1}')" \
+        "$(printf '%s\n' "${ratios[@]}" | sort -g | head -1 | awk '{printf "%.2f", $1}')" \
+        "$(printf '%s\n' "${ratios[@]}" | sort -g | tail -1 | awk '{printf "%.2f", $1}')"
+}
+
 table="$BENCH_WORK/table.txt"
 lat_table="$BENCH_WORK/latency.txt"
 : >"$table"
@@ -136,7 +133,7 @@ for n in "${ns[@]}"; do
     t0=$(date +%s.%N)
     start_coredns "$conf" "$dir/coredns.log" "$ready_port"
     log "N=$n: CoreDNS ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (pid $COREDNS_PID)"
-    check_answers "$conf" "$n"
+    check_answers "$conf" "$n" "$hf_port" "$hosts_port" "$whoami_port"
 
     declare -A qps=() lost=() cpu=()
     for ((r = 1; r <= runs; r++)); do
@@ -166,8 +163,9 @@ for n in "${ns[@]}"; do
         m=$(median ${qps[$plugin]})
         # shellcheck disable=SC2086
         c=$(median ${cpu[$plugin]})
-        printf '%s %s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$m" \
+        printf '%s %s %s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$m" \
             "$(awk -v a="$m" -v b="$m_hosts" 'BEGIN {printf "%.2f", a / b}')" \
+            "$(paired_ratios "${qps[$plugin]}" "${qps[hosts]}")" \
             "$(awk -v a="$m" -v b="$m_who" 'BEGIN {printf "%.2f", a / b}')" \
             "$c" \
             "$(awk -v a="$c" -v b="$c_hosts" 'BEGIN {printf "%.2f", a / b}')" \
@@ -181,7 +179,7 @@ for n in "${ns[@]}"; do
     for ((r = 1; r <= lat_runs; r++)); do
         for plugin in healthfailover hosts; do
             [ $plugin = healthfailover ] && p=$hf_port || p=$hosts_port
-            line="$("$BENCH_WORK/latency" -server "127.0.0.1:$p" -queries "$conf.queries" -rate "$rate" \
+            line="$(on_clients "$BENCH_WORK/latency" -server "127.0.0.1:$p" -queries "$conf.queries" -rate "$rate" \
                 -duration "${lat_seconds}s" -label "$plugin")" || fail "latency against $plugin"
             log "N=$n latency run $r/$lat_runs: $line"
             [ "$(kv "$line" errors)" = 0 ] || fail "latency against $plugin: wrong answers: $line"
@@ -202,7 +200,7 @@ for n in "${ns[@]}"; do
     unset qps lost cpu p50 p99 p999 llost behind stalls
 
     # Answers still right after the load, and CoreDNS's log free of errors.
-    check_answers "$conf" "$n"
+    check_answers "$conf" "$n" "$hf_port" "$hosts_port" "$whoami_port"
     if grep -Eiq 'panic|\[ERROR\]' "$dir/coredns.log"; then
         fail "CoreDNS logged errors (N=$n):"
         grep -Ei 'panic|\[ERROR\]' "$dir/coredns.log" | head -5 >&2
@@ -211,9 +209,9 @@ for n in "${ns[@]}"; do
 done
 
 echo
-echo "Saturated throughput (dnsperf -c $clients -T 1 -q $outstanding -l $seconds, $runs runs each, alternating; one CoreDNS process)"
+echo "Saturated throughput (dnsperf -c $clients -T 1 -q $outstanding -l $seconds, $runs runs each, alternating; one CoreDNS process$( ((pin)) && echo ", pinned: CoreDNS alone on CPU $(($(nproc) - 1)) with GOMAXPROCS=1"))"
 {
-    echo "N plugin median_QPS QPS_vs_hosts QPS_vs_whoami CPU_µs/query CPU_vs_hosts CPU_vs_whoami lost_queries runs_QPS"
+    echo "N plugin median_QPS QPS_vs_hosts per_round_vs_hosts(median,min-max) QPS_vs_whoami CPU_µs/query CPU_vs_hosts CPU_vs_whoami lost_queries runs_QPS"
     cat "$table"
 } | align
 echo
