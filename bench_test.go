@@ -3,6 +3,7 @@ package healthfailover
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -173,4 +174,51 @@ func BenchmarkTransition(b *testing.B) {
 			h.table.rebuildAll()
 		}
 	})
+}
+
+// BenchmarkServeDNS10k is the query path over 10,000 names asked in a
+// shuffled order, healthfailover against hosts serving the same names: at
+// this size a query's cost is mostly the memory it touches, not the code.
+func BenchmarkServeDNS10k(b *testing.B) {
+	const n = 10000
+	var block, hostsFile strings.Builder
+	block.WriteString("healthfailover example.org {\ncheck c tcp://127.0.0.1:1\n")
+	for i := range n {
+		fmt.Fprintf(&block, "record h%d.example.org A {\nprimary 192.0.%d.%d check c\nsecondary 198.51.%d.%d\n}\n", i, i/250, 1+i%250, i/250, 1+i%250)
+		fmt.Fprintf(&hostsFile, "192.0.%d.%d h%d.example.org\n", i/250, 1+i%250, i)
+	}
+	block.WriteString("}")
+	cfg, err := parseString(&testing.T{}, block.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	hf := newAnswerer(cfg, func(string) bool { return true })
+	// Inline entries: the test controller does not run the start-up hook
+	// that reads a hosts file; both end up in the same kind of map.
+	hosts := hostsHandler(b, "hosts /dev/null example.org {\n"+hostsFile.String()+"no_reverse\n}")
+
+	queries := make([]*dns.Msg, n)
+	for i, j := range rand.New(rand.NewPCG(1, 2)).Perm(n) {
+		queries[i] = new(dns.Msg).SetQuestion(fmt.Sprintf("h%d.example.org.", j), dns.TypeA)
+	}
+	for _, tc := range []struct {
+		name    string
+		handler plugin.Handler
+	}{{"hosts", hosts}, {"healthfailover", hf}} {
+		b.Run(tc.name, func(b *testing.B) {
+			for _, m := range []*dns.Msg{queries[0], queries[n-1]} {
+				requireAnswer(b, tc.handler, m, dns.RcodeSuccess, 1)
+			}
+			w := &test.ResponseWriter{}
+			ctx := context.Background()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				tc.handler.ServeDNS(ctx, w, queries[i])
+				if i++; i == n {
+					i = 0
+				}
+			}
+		})
+	}
 }

@@ -67,7 +67,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	}
 	qtype := state.QType()
 
-	_, defined := h.table.byName[qname]
+	names, defined := h.table.byName[qname]
 	if !defined && h.fall.Through(qname) {
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
@@ -85,7 +85,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 		m.Rcode = dns.RcodeNameError
 	default:
 		var servfail bool
-		m.Answer, servfail = h.answer(ctx, qname, qtype)
+		m.Answer, servfail = h.answer(ctx, names, qtype)
 		if servfail {
 			return dns.RcodeServerFailure, nil
 		}
@@ -97,19 +97,15 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	return dns.RcodeSuccess, nil
 }
 
-// answer collects the RRs for a defined name, following CNAMEs to names this
-// plugin also defines.
-func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16) ([]dns.RR, bool) {
+// answer collects the RRs for the sets defined at a name, following CNAMEs
+// to names this plugin also defines.
+func (h *HealthFailover) answer(ctx context.Context, names names, qtype uint16) ([]dns.RR, bool) {
 	var rrs []dns.RR
-	server := metrics.WithServer(ctx)
+	server := h.table.servers.id(metrics.WithServer(ctx))
 	for range maxChase {
-		names, ok := h.table.byName[qname]
-		if !ok {
-			return rrs, false
-		}
 		if s := names.cname; s != nil {
 			a := s.current.Load()
-			answered(server, s, a)
+			s.answers.add(server, a.tier)
 			if a.servfail {
 				return rrs, len(rrs) == 0
 			}
@@ -124,7 +120,10 @@ func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16)
 			if qtype == dns.TypeCNAME {
 				return rrs, false
 			}
-			qname = rr.(*dns.CNAME).Target
+			var ok bool
+			if names, ok = h.table.byName[rr.(*dns.CNAME).Target]; !ok {
+				return rrs, false
+			}
 			continue
 		}
 		// Load each answer once: its size and its records come from the
@@ -134,7 +133,7 @@ func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16)
 		for i, s := range h.sets(names, qtype) {
 			if s != nil {
 				answers[i] = s.current.Load()
-				answered(server, s, answers[i])
+				s.answers.add(server, answers[i].tier)
 				need += answers[i].size
 			}
 		}
@@ -156,7 +155,7 @@ func (h *HealthFailover) answer(ctx context.Context, qname string, qtype uint16)
 // sets returns the sets that answer a query type at a name: ANY gets both
 // address families. It returns an array, not a slice, to keep the query path
 // free of allocations.
-func (h *HealthFailover) sets(n *names, qtype uint16) [2]*recordSet {
+func (h *HealthFailover) sets(n names, qtype uint16) [2]*recordSet {
 	switch qtype {
 	case dns.TypeA:
 		return [2]*recordSet{n.a}

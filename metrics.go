@@ -2,8 +2,6 @@ package healthfailover
 
 import (
 	"strconv"
-	"sync"
-	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/healthfailover/healthfailover/checker"
@@ -66,13 +64,6 @@ var (
 		Name:      "record_healthy_members",
 		Help:      "Number of healthy members of each record set, across tiers.",
 	}, []string{"record", "type"})
-
-	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: subsystem,
-		Name:      "answers_total",
-		Help:      "Answers by server, record set and the tier that served them (0 when all members were down).",
-	}, []string{"server", "record", "type", "tier"})
 )
 
 var tierLabels = func() []string {
@@ -123,49 +114,6 @@ func observeAnswer(s *recordSet, a *answer) {
 	typ := dns.TypeToString[s.qtype]
 	servingTier.WithLabelValues(s.name, typ).Set(float64(a.tier))
 	healthyMembers.WithLabelValues(s.name, typ).Set(float64(a.healthyMembers))
-}
-
-// answered counts one answer of a set.
-func answered(server string, s *recordSet, a *answer) {
-	s.counters.get(server, s, a.tier).Inc()
-}
-
-// answerCounters caches a set's answer counters by server and tier, so that
-// the query path does no label hashing and takes no lock (a CounterVec's
-// look-up takes a read lock): a copy-on-write map, loaded atomically, that
-// grows once for each server and tier that answers.
-type answerCounters struct {
-	current atomic.Pointer[map[counterKey]prometheus.Counter]
-	mu      sync.Mutex
-}
-
-type counterKey struct {
-	server string
-	tier   int
-}
-
-func (c *answerCounters) get(server string, s *recordSet, tier int) prometheus.Counter {
-	k := counterKey{server, tier}
-	if m := c.current.Load(); m != nil {
-		if counter, ok := (*m)[k]; ok {
-			return counter
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	next := map[counterKey]prometheus.Counter{}
-	if m := c.current.Load(); m != nil {
-		for key, counter := range *m {
-			next[key] = counter
-		}
-	}
-	counter, ok := next[k]
-	if !ok {
-		counter = answersTotal.WithLabelValues(server, s.name, dns.TypeToString[s.qtype], tierLabels[tier])
-		next[k] = counter
-		c.current.Store(&next)
-	}
-	return counter
 }
 
 func boolFloat(b bool) float64 {

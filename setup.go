@@ -44,6 +44,7 @@ func setup(c *caddy.Controller) error {
 		running.byKey[key] = h.checks
 		running.Unlock()
 		h.checks.Start(prev)
+		answersTotal.start(h.table)
 		return h.startStatus()
 	})
 	// The status listener moves from the old instance to the new one on
@@ -57,6 +58,7 @@ func setup(c *caddy.Controller) error {
 		}
 		running.Unlock()
 		h.checks.Stop()
+		answersTotal.retire(h.table)
 		return h.stopStatus()
 	})
 
