@@ -21,7 +21,8 @@
 # run against the hosts run next to it in time, which cancels slow drifts of
 # the machine's load), then measures latency percentiles at a fixed
 # rate of half the hosts plugin's saturated QPS with bench/latency (dnsperf
-# 2.10 reports no percentiles), and prints a table.
+# 2.10 reports no percentiles), healthfailover and hosts taking turns query
+# by query in the same runs, and prints a table.
 #
 # --pin: CoreDNS alone on the last CPU with GOMAXPROCS=1, dnsperf, the
 # latency client and the backends on the others.
@@ -31,7 +32,7 @@
 #
 # Environment: BENCH_PORT (default 15300: uses it and the next 3 ports),
 # CHECKS_MAX, CHECK_INTERVAL, DNSPERF_CLIENTS (2), DNSPERF_OUTSTANDING (100),
-# LAT_RUNS (3), LAT_SECONDS (5), KEEP_WORK=1 keeps the work directory.
+# LAT_RUNS (5), LAT_SECONDS (5), KEEP_WORK=1 keeps the work directory.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
     esac
     shift
 done
-lat_runs=${LAT_RUNS:-3}
+lat_runs=${LAT_RUNS:-5}
 lat_seconds=${LAT_SECONDS:-5}
 if ((smoke)); then
     ns=(10)
@@ -173,14 +174,24 @@ for n in "${ns[@]}"; do
             "${lost[$plugin]}" "$(echo ${qps[$plugin]} | tr ' ' '/')" >>"$table"
     done
 
-    # Latency at a fixed rate: half of what hosts saturated at.
+    # Latency at a fixed rate, half of what hosts saturated at, shared by
+    # healthfailover and hosts in one run: their queries take turns, so a
+    # stall of the machine or of the process hits both alike.
     rate=$(awk -v m="$m_hosts" 'BEGIN {printf "%d", m / 2}')
     declare -A p50=() p99=() p999=() llost=() behind=() stalls=()
     for ((r = 1; r <= lat_runs; r++)); do
-        for plugin in healthfailover hosts; do
+        # Which one goes first alternates from run to run.
+        if ((r % 2)); then order=(healthfailover hosts); else order=(hosts healthfailover); fi
+        servers="" labels=""
+        for plugin in "${order[@]}"; do
             [ $plugin = healthfailover ] && p=$hf_port || p=$hosts_port
-            line="$(on_clients "$BENCH_WORK/latency" -server "127.0.0.1:$p" -queries "$conf.queries" -rate "$rate" \
-                -duration "${lat_seconds}s" -label "$plugin")" || fail "latency against $plugin"
+            servers+="${servers:+,}127.0.0.1:$p"
+            labels+="${labels:+,}$plugin"
+        done
+        out="$(on_clients "$BENCH_WORK/latency" -server "$servers" -label "$labels" -queries "$conf.queries" \
+            -rate "$rate" -duration "${lat_seconds}s")" || fail "latency run $r"
+        while read -r line; do
+            plugin=$(kv "$line" label)
             log "N=$n latency run $r/$lat_runs: $line"
             [ "$(kv "$line" errors)" = 0 ] || fail "latency against $plugin: wrong answers: $line"
             p50[$plugin]+="$(kv "$line" p50_us) "
@@ -190,12 +201,13 @@ for n in "${ns[@]}"; do
             stalls[$plugin]=$((${stalls[$plugin]:-0} + $(kv "$line" stalls)))
             b=$(kv "$line" behind_max_us)
             ((b > ${behind[$plugin]:-0})) && behind[$plugin]=$b
-        done
+        done <<<"$out"
     done
     for plugin in healthfailover hosts; do
         # shellcheck disable=SC2086
-        printf '%s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$rate" "$(median ${p50[$plugin]})" \
-            "$(median ${p99[$plugin]})" "$(median ${p999[$plugin]})" "${llost[$plugin]}" "${behind[$plugin]:-0}" "${stalls[$plugin]}" >>"$lat_table"
+        printf '%s %s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$((rate / 2))" "$(median ${p50[$plugin]})" \
+            "$(median ${p99[$plugin]})" "$(paired_ratios "${p99[$plugin]}" "${p99[hosts]}")" \
+            "$(median ${p999[$plugin]})" "${llost[$plugin]}" "${behind[$plugin]:-0}" "${stalls[$plugin]}" >>"$lat_table"
     done
     unset qps lost cpu p50 p99 p999 llost behind stalls
 
@@ -215,9 +227,9 @@ echo "Saturated throughput (dnsperf -c $clients -T 1 -q $outstanding -l $seconds
     cat "$table"
 } | align
 echo
-echo "Latency at a fixed rate (half of hosts' median QPS; bench/latency, open loop, UDP; median of $lat_runs runs of ${lat_seconds}s)"
+echo "Latency at a fixed rate (half of hosts' median QPS in all, healthfailover and hosts taking turns; bench/latency, open loop, UDP; median of $lat_runs runs of ${lat_seconds}s)"
 {
-    echo "N plugin rate_QPS p50_us p99_us p99.9_us lost sender_behind_max_us sender_stalls"
+    echo "N plugin rate_QPS p50_us p99_us p99_per_run_vs_hosts(median,min-max) p99.9_us lost sender_behind_max_us sender_stalls"
     cat "$lat_table"
 } | align
 echo

@@ -4,9 +4,14 @@
 // tail is what a failover plugin could spoil.
 //
 //	latency -server 127.0.0.1:1053 -queries FILE -rate 20000 -duration 5s
+//	latency -server 127.0.0.1:1053,127.0.0.1:1054 -label a,b -queries FILE -rate 20000 -duration 5s
 //
-// FILE is in dnsperf's format: "NAME TYPE" per line. The result is one line
-// of key=value pairs (latencies in microseconds), for the scripts to parse:
+// FILE is in dnsperf's format: "NAME TYPE" per line. With several servers
+// the queries take turns, one to each server, at -rate in all: a stall of
+// the machine or of the process behind them hits every server alike, so
+// their percentiles compare the servers and not the moments they were
+// measured in. The result is one line per server of key=value pairs
+// (latencies in microseconds), for the scripts to parse:
 //
 //	label=X rate=20000 sent=100000 answered=99990 lost=10 errors=0 p50_us=… p90_us=… p99_us=… p999_us=… max_us=… behind_max_us=… stalls=0 stalled_ms=0 send_s=5.00
 //
@@ -35,16 +40,16 @@ import (
 )
 
 func main() {
-	server := flag.String("server", "127.0.0.1:53", "DNS server (a loopback address)")
+	server := flag.String("server", "127.0.0.1:53", "DNS servers (loopback addresses), comma-separated")
 	queries := flag.String("queries", "", "query file: NAME TYPE per line")
 	rate := flag.Int("rate", 1000, "queries per second")
 	duration := flag.Duration("duration", 5*time.Second, "how long to send")
-	conns := flag.Int("conns", 4, "UDP sockets to spread the queries over")
+	conns := flag.Int("conns", 4, "UDP sockets per server to spread the queries over")
 	timeout := flag.Duration("timeout", time.Second, "an answer later than this counts as lost")
-	label := flag.String("label", "", "label printed first on the result line")
+	label := flag.String("label", "", "labels printed first on the result lines, comma-separated, one per server")
 	flag.Parse()
 
-	if err := run(*server, *queries, *rate, *duration, *conns, *timeout, *label); err != nil {
+	if err := run(strings.Split(*server, ","), strings.Split(*label, ","), *queries, *rate, *duration, *conns, *timeout); err != nil {
 		log.Fatalf("latency: %v", err)
 	}
 }
@@ -59,13 +64,9 @@ type socket struct {
 	errors    int
 }
 
-func run(server, queryFile string, rate int, duration time.Duration, conns int, timeout time.Duration, label string) error {
-	addr, err := net.ResolveUDPAddr("udp", server)
-	if err != nil {
-		return err
-	}
-	if !addr.IP.IsLoopback() {
-		return fmt.Errorf("%s is not a loopback address", server)
+func run(servers, labels []string, queryFile string, rate int, duration time.Duration, conns int, timeout time.Duration) error {
+	if len(labels) != len(servers) {
+		return fmt.Errorf("%d labels for %d servers", len(labels), len(servers))
 	}
 	if rate <= 0 || conns <= 0 || duration <= 0 {
 		return errors.New("rate, conns and duration must be positive")
@@ -77,21 +78,31 @@ func run(server, queryFile string, rate int, duration time.Duration, conns int, 
 
 	total := int(int64(rate) * int64(duration) / int64(time.Second))
 	start0 := time.Now()
-	sockets := make([]*socket, conns)
+	// sockets[k] are server k's.
+	sockets := make([][]*socket, len(servers))
 	var wg sync.WaitGroup
-	for i := range sockets {
-		c, err := net.DialUDP("udp", nil, addr)
+	for k, server := range servers {
+		addr, err := net.ResolveUDPAddr("udp", server)
 		if err != nil {
 			return err
 		}
-		c.SetReadBuffer(4 << 20)
-		s := &socket{conn: c, latencies: make([]time.Duration, 0, total/conns+1)}
-		sockets[i] = s
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.receive(timeout)
-		}()
+		if !addr.IP.IsLoopback() {
+			return fmt.Errorf("%s is not a loopback address", server)
+		}
+		for range conns {
+			c, err := net.DialUDP("udp", nil, addr)
+			if err != nil {
+				return err
+			}
+			c.SetReadBuffer(4 << 20)
+			s := &socket{conn: c, latencies: make([]time.Duration, 0, total/conns/len(servers)+1)}
+			sockets[k] = append(sockets[k], s)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				s.receive(timeout)
+			}()
+		}
 	}
 
 	// Send on a fixed schedule: query i is due at start + i/rate. The loop
@@ -117,9 +128,12 @@ func run(server, queryFile string, rate int, duration time.Duration, conns int, 
 		}
 		due := min(int(int64(now.Sub(start))*int64(rate)/int64(time.Second))+1, total)
 		for ; i < due; i++ {
-			s := sockets[i%conns]
-			id := uint16(i / conns)
-			buf = append(buf[:0], packets[i%len(packets)]...)
+			// Query i goes to server i mod n; within a server, the
+			// queries go round its sockets, each with its own IDs.
+			j := i / len(servers)
+			s := sockets[i%len(servers)][j%conns]
+			id := uint16(j / conns)
+			buf = append(buf[:0], packets[j%len(packets)]...)
 			buf[0], buf[1] = byte(id>>8), byte(id)
 			s.sentAt[id].Store(time.Now().UnixNano())
 			s.conn.Write(buf) // a failed send shows as a lost query
@@ -129,27 +143,33 @@ func run(server, queryFile string, rate int, duration time.Duration, conns int, 
 	elapsed := time.Since(start0)
 	// Answers still on their way get the timeout, then the readers stop.
 	time.Sleep(timeout)
-	for _, s := range sockets {
-		s.conn.Close()
+	for _, ss := range sockets {
+		for _, s := range ss {
+			s.conn.Close()
+		}
 	}
 	wg.Wait()
 
-	var all []time.Duration
-	errs := 0
-	for _, s := range sockets {
-		all = append(all, s.latencies...)
-		errs += s.errors
-	}
-	slices.Sort(all)
-	pct := func(q float64) int64 {
-		if len(all) == 0 {
-			return -1
+	for k, ss := range sockets {
+		var all []time.Duration
+		errs := 0
+		for _, s := range ss {
+			all = append(all, s.latencies...)
+			errs += s.errors
 		}
-		return all[int(q*float64(len(all)-1))].Microseconds()
+		slices.Sort(all)
+		pct := func(q float64) int64 {
+			if len(all) == 0 {
+				return -1
+			}
+			return all[int(q*float64(len(all)-1))].Microseconds()
+		}
+		// Server k got queries k, k+n, k+2n, … of the total.
+		sent := (total - k + len(servers) - 1) / len(servers)
+		fmt.Printf("label=%s rate=%d sent=%d answered=%d lost=%d errors=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d behind_max_us=%d stalls=%d stalled_ms=%d send_s=%.2f\n",
+			labels[k], rate/len(servers), sent, len(all), sent-len(all), errs, pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1),
+			behindMax.Microseconds(), stalls, stalled.Milliseconds(), elapsed.Seconds())
 	}
-	fmt.Printf("label=%s rate=%d sent=%d answered=%d lost=%d errors=%d p50_us=%d p90_us=%d p99_us=%d p999_us=%d max_us=%d behind_max_us=%d stalls=%d stalled_ms=%d send_s=%.2f\n",
-		label, rate, total, len(all), total-len(all), errs, pct(0.5), pct(0.9), pct(0.99), pct(0.999), pct(1),
-		behindMax.Microseconds(), stalls, stalled.Milliseconds(), elapsed.Seconds())
 	return nil
 }
 
