@@ -21,8 +21,9 @@
 # run against the hosts run next to it in time, which cancels slow drifts of
 # the machine's load), then measures latency percentiles at a fixed
 # rate of half the hosts plugin's saturated QPS with bench/latency (dnsperf
-# 2.10 reports no percentiles), healthfailover and hosts taking turns query
-# by query in the same runs, and prints a table.
+# 2.10 reports no percentiles), healthfailover, hosts and a second hosts
+# server (hosts-again, the control) taking turns query by query in the same
+# runs, and prints a table.
 #
 # --pin: CoreDNS alone on the last CPU with GOMAXPROCS=1, dnsperf, the
 # latency client and the backends on the others.
@@ -30,7 +31,7 @@
 # --smoke: N=10, one run of 2 s each; checks that everything works and that
 # the answers are right (exit status 1 otherwise). Not a measurement.
 #
-# Environment: BENCH_PORT (default 15300: uses it and the next 3 ports),
+# Environment: BENCH_PORT (default 15300: uses it and the next 4 ports),
 # CHECKS_MAX, CHECK_INTERVAL, DNSPERF_CLIENTS (2), DNSPERF_OUTSTANDING (100),
 # LAT_RUNS (5), LAT_SECONDS (5), KEEP_WORK=1 keeps the work directory.
 set -euo pipefail
@@ -67,7 +68,7 @@ if ((smoke)); then
 fi
 [ ${#ns[@]} -gt 0 ] || ns=(10 10000)
 port=${BENCH_PORT:-15300}
-hf_port=$port hosts_port=$((port + 1)) whoami_port=$((port + 2)) ready_port=$((port + 3))
+hf_port=$port hosts_port=$((port + 1)) whoami_port=$((port + 2)) ready_port=$((port + 3)) again_port=$((port + 4))
 interval=${CHECK_INTERVAL:-1s}
 checks_max=${CHECKS_MAX:-1000}
 clients=${DNSPERF_CLIENTS:-2}
@@ -131,6 +132,9 @@ for n in "${ns[@]}"; do
     nchecks=$((n < checks_max ? n : checks_max))
     log "N=$n: generating Corefile ($n record sets, $nchecks checks every $interval, hosts file, whoami)"
     healthfailover_corefile "$n" "$conf" "$hf_port" "$ready_port" "$interval" "$nchecks" "$hosts_port" "$dir/hosts" "$whoami_port"
+    # hosts-again serves the same hosts file a second time: in the latency
+    # runs it is the control, what two identical servers differ by.
+    printf 'bench.test:%s {\n    bind 127.0.0.1\n    hosts %s {\n        reload 0\n        no_reverse\n    }\n}\n' "$again_port" "$dir/hosts" >>"$conf"
     t0=$(date +%s.%N)
     start_coredns "$conf" "$dir/coredns.log" "$ready_port"
     log "N=$n: CoreDNS ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}') s (pid $COREDNS_PID)"
@@ -175,16 +179,22 @@ for n in "${ns[@]}"; do
     done
 
     # Latency at a fixed rate, half of what hosts saturated at, shared by
-    # healthfailover and hosts in one run: their queries take turns, so a
-    # stall of the machine or of the process hits both alike.
+    # healthfailover, hosts and hosts-again in one run: their queries take
+    # turns, so a stall of the machine or of the process hits all alike.
+    # hosts-again against hosts is the control: the spread of the method.
     rate=$(awk -v m="$m_hosts" 'BEGIN {printf "%d", m / 2}')
+    lat_plugins=(healthfailover hosts hosts-again)
     declare -A p50=() p99=() p999=() llost=() behind=() stalls=()
     for ((r = 1; r <= lat_runs; r++)); do
-        # Which one goes first alternates from run to run.
-        if ((r % 2)); then order=(healthfailover hosts); else order=(hosts healthfailover); fi
+        # Which one goes first rotates from run to run.
         servers="" labels=""
-        for plugin in "${order[@]}"; do
-            [ $plugin = healthfailover ] && p=$hf_port || p=$hosts_port
+        for ((k = 0; k < 3; k++)); do
+            plugin=${lat_plugins[(r + k) % 3]}
+            case $plugin in
+            healthfailover) p=$hf_port ;;
+            hosts) p=$hosts_port ;;
+            hosts-again) p=$again_port ;;
+            esac
             servers+="${servers:+,}127.0.0.1:$p"
             labels+="${labels:+,}$plugin"
         done
@@ -203,9 +213,9 @@ for n in "${ns[@]}"; do
             ((b > ${behind[$plugin]:-0})) && behind[$plugin]=$b
         done <<<"$out"
     done
-    for plugin in healthfailover hosts; do
+    for plugin in "${lat_plugins[@]}"; do
         # shellcheck disable=SC2086
-        printf '%s %s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$((rate / 2))" "$(median ${p50[$plugin]})" \
+        printf '%s %s %s %s %s %s %s %s %s %s\n' "$n" "$plugin" "$((rate / 3))" "$(median ${p50[$plugin]})" \
             "$(median ${p99[$plugin]})" "$(paired_ratios "${p99[$plugin]}" "${p99[hosts]}")" \
             "$(median ${p999[$plugin]})" "${llost[$plugin]}" "${behind[$plugin]:-0}" "${stalls[$plugin]}" >>"$lat_table"
     done
@@ -227,7 +237,7 @@ echo "Saturated throughput (dnsperf -c $clients -T 1 -q $outstanding -l $seconds
     cat "$table"
 } | align
 echo
-echo "Latency at a fixed rate (half of hosts' median QPS in all, healthfailover and hosts taking turns; bench/latency, open loop, UDP; median of $lat_runs runs of ${lat_seconds}s)"
+echo "Latency at a fixed rate (half of hosts' median QPS in all, healthfailover, hosts and hosts-again taking turns; bench/latency, open loop, UDP; median of $lat_runs runs of ${lat_seconds}s)"
 {
     echo "N plugin rate_QPS p50_us p99_us p99_per_run_vs_hosts(median,min-max) p99.9_us lost sender_behind_max_us sender_stalls"
     cat "$lat_table"
