@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/miekg/dns"
@@ -146,13 +147,20 @@ var answersDesc = prometheus.NewDesc(
 // now, plus those of the tables a reload retired, so that the counter goes
 // on across reloads as a CounterVec's would.
 type answersCollector struct {
-	mu      sync.Mutex
-	live    map[*table]bool
-	retired map[answerLabels]uint64
+	mu   sync.Mutex
+	live map[*table]bool
+	// retiring are tables shut down less than retireGrace ago: a query
+	// that started before the shutdown may still be counting into them.
+	retiring map[*table]time.Time
+	retired  map[answerLabels]uint64
 }
 
+// retireGrace is how long a retired table's counts are read in place before
+// they are folded into the retired totals, which is when its memory can go.
+const retireGrace = time.Minute
+
 var answersTotal = func() *answersCollector {
-	c := &answersCollector{live: map[*table]bool{}, retired: map[answerLabels]uint64{}}
+	c := &answersCollector{live: map[*table]bool{}, retiring: map[*table]time.Time{}, retired: map[answerLabels]uint64{}}
 	prometheus.MustRegister(c)
 	return c
 }()
@@ -162,18 +170,31 @@ func (c *answersCollector) start(t *table) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.live[t] = true
+	c.fold(time.Now())
 }
 
-// retire folds a table's counts into the retired ones; OnShutdown calls it,
-// once its servers have stopped. Calling it again does nothing.
+// retire marks a table as shut down; OnShutdown calls it. Calling it again
+// does nothing.
 func (c *answersCollector) retire(t *table) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.live[t] {
-		return
+	if c.live[t] {
+		delete(c.live, t)
+		c.retiring[t] = time.Now()
 	}
-	delete(c.live, t)
-	t.eachAnswerCount(func(l answerLabels, n uint64) { c.retired[l] += n })
+	c.fold(time.Now())
+}
+
+// fold adds the counts of the tables retired more than retireGrace before
+// now to the retired totals, and forgets the tables. c.mu is held.
+func (c *answersCollector) fold(now time.Time) {
+	for t, since := range c.retiring {
+		if now.Sub(since) < retireGrace {
+			continue
+		}
+		t.eachAnswerCount(func(l answerLabels, n uint64) { c.retired[l] += n })
+		delete(c.retiring, t)
+	}
 }
 
 // Describe implements prometheus.Collector.
@@ -182,9 +203,14 @@ func (c *answersCollector) Describe(ch chan<- *prometheus.Desc) { ch <- answersD
 // Collect implements prometheus.Collector.
 func (c *answersCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
+	c.fold(time.Now())
 	totals := maps.Clone(c.retired)
+	add := func(l answerLabels, n uint64) { totals[l] += n }
 	for t := range c.live {
-		t.eachAnswerCount(func(l answerLabels, n uint64) { totals[l] += n })
+		t.eachAnswerCount(add)
+	}
+	for t := range c.retiring {
+		t.eachAnswerCount(add)
 	}
 	c.mu.Unlock()
 	for l, n := range totals {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
@@ -15,7 +16,8 @@ import (
 // TestAnswersTotal counts answers by server and serving tier, for more
 // servers than a set counts in place, and across a reload: the new
 // configuration starts while the old one still answers, then the old one
-// retires, and no answer goes uncounted.
+// retires while a query of its own is still finishing, and no answer goes
+// uncounted, before or after the old table's counts are folded away.
 func TestAnswersTotal(t *testing.T) {
 	const block = `healthfailover example.org {
 	check a tcp://127.0.0.1:1
@@ -24,7 +26,7 @@ func TestAnswersTotal(t *testing.T) {
 		secondary 198.51.100.1
 	}
 }`
-	c := &answersCollector{live: map[*table]bool{}, retired: map[answerLabels]uint64{}}
+	c := &answersCollector{live: map[*table]bool{}, retiring: map[*table]time.Time{}, retired: map[answerLabels]uint64{}}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(c)
 	servers := []string{"dns://:53", "tls://:853", "dns://:1053"}
@@ -54,16 +56,39 @@ func TestAnswersTotal(t *testing.T) {
 	c.start(next.table)
 	ask(next, servers[0], 5)
 	c.retire(old.table)
-	c.retire(old.table) // OnShutdown may run twice
+	c.retire(old.table)     // OnShutdown may run twice
+	ask(old, servers[0], 1) // began before the shutdown, answers after it
 	ask(next, servers[2], 6)
 
 	want := map[string]float64{
 		"dns://:53 tier 1":   3,
 		"tls://:853 tier 1":  2,
 		"dns://:1053 tier 1": 1,
-		"dns://:53 tier 2":   4 + 5,
+		"dns://:53 tier 2":   4 + 5 + 1,
 		"dns://:1053 tier 2": 6,
 	}
+	if got := gatherAnswers(t, reg); !maps.Equal(got, want) {
+		t.Errorf("answers_total = %v, want %v", got, want)
+	}
+
+	// Once the grace is over, the old table's counts join the retired
+	// totals and the table itself is let go.
+	c.mu.Lock()
+	c.fold(time.Now().Add(retireGrace))
+	kept := len(c.retiring)
+	c.mu.Unlock()
+	if kept != 0 {
+		t.Errorf("%d retired tables still held after the grace", kept)
+	}
+	if got := gatherAnswers(t, reg); !maps.Equal(got, want) {
+		t.Errorf("after folding, answers_total = %v, want %v", got, want)
+	}
+}
+
+// gatherAnswers returns answers_total of www.example.org A by "SERVER tier
+// TIER".
+func gatherAnswers(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
 	got := map[string]float64{}
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -85,7 +110,5 @@ func TestAnswersTotal(t *testing.T) {
 			got[l["server"]+" tier "+l["tier"]] = m.GetCounter().GetValue()
 		}
 	}
-	if !maps.Equal(got, want) {
-		t.Errorf("answers_total = %v, want %v", got, want)
-	}
+	return got
 }
