@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Query throughput and latency of healthfailover against the hosts plugin and
-# against whoami (the floor of CoreDNS itself), in ONE CoreDNS process: the
-# three are server blocks on different ports, so that the health checks
-# running in the background cost all three the same, and the ratios compare
-# the query paths alone.
+# against whoami (a floor: CoreDNS with one of its smallest plugins), in ONE
+# CoreDNS process: the three are server blocks on different ports, so that
+# the health checks running in the background cost all three the same, and
+# the ratios compare the query paths alone.
 #
 #   bench/throughput.sh [--smoke] [--pin] [--runs R] [--seconds S] [N...]
 #
