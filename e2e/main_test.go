@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -44,9 +46,40 @@ func TestMain(m *testing.M) {
 // requireE2E skips a test when TestMain could not set the stage.
 func requireE2E(t *testing.T) {
 	t.Helper()
+	sourcesOnce.Do(statSources)
 	if skipReason != "" {
 		t.Skip(skipReason)
 	}
+}
+
+var sourcesOnce sync.Once
+
+// statSources looks at every file the CoreDNS binary is built from, so that
+// go test knows these tests depend on them: the build runs in another
+// process, which the test cache does not watch, and without this an edit of
+// the plugin would leave a stale "ok (cached)". It must run inside m.Run,
+// where go test records the files a test looks at.
+func statSources() {
+	root, err := moduleRoot()
+	if err != nil {
+		return
+	}
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return nil
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "e2e") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if (strings.HasSuffix(name, ".go") && !strings.HasSuffix(name, "_test.go")) || name == "go.mod" || name == "go.sum" {
+			os.Stat(path)
+		}
+		return nil
+	})
 }
 
 // prepare finds nginx and dig and builds CoreDNS into dir.
