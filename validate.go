@@ -5,6 +5,7 @@ import (
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/healthfailover/healthfailover/checker"
+	"github.com/healthfailover/healthfailover/internal/graph"
 	"github.com/miekg/dns"
 )
 
@@ -88,7 +89,7 @@ func (cfg *config) validate(checkPos map[string]position) error {
 		}
 		return next
 	}
-	if cycle := setCycle(cfg.sets, aliases); cycle != nil {
+	if cycle := graph.FindCycle(cfg.sets, aliases); cycle != nil {
 		return cycle[0].pos.errorf("alias cycle: %s", joinNames(cycle))
 	}
 	// CNAMEs that point at each other would send resolvers round in circles.
@@ -101,7 +102,7 @@ func (cfg *config) validate(checkPos map[string]position) error {
 		}
 		return next
 	}
-	if cycle := setCycle(cfg.sets, cnameTargets); cycle != nil {
+	if cycle := graph.FindCycle(cfg.sets, cnameTargets); cycle != nil {
 		return cycle[0].pos.errorf("CNAME loop: %s", joinNames(cycle))
 	}
 	// Each alias answers with a copy of its target's answer: a tree of
@@ -111,49 +112,6 @@ func (cfg *config) validate(checkPos map[string]position) error {
 	for _, set := range cfg.sets {
 		if n := expandedSize(set, lookup, expanded); n > maxExpanded {
 			return set.pos.errorf("record %s: its aliases expand to more than %d records; alias a set directly rather than through fanning chains", set.name, maxExpanded)
-		}
-	}
-	return nil
-}
-
-// setCycle returns a cycle among record sets along the edges next gives
-// (the sets along it, the first repeated at the end), or nil. One
-// depth-first walk over every set: linear in the size of the configuration,
-// whatever its shape.
-func setCycle(all []*setSpec, next func(*setSpec) []*setSpec) []*setSpec {
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	mark := map[*setSpec]int{}
-	var path []*setSpec
-	var walk func(*setSpec) []*setSpec
-	walk = func(s *setSpec) []*setSpec {
-		switch mark[s] {
-		case onPath:
-			for i, p := range path {
-				if p == s {
-					return append(append([]*setSpec{}, path[i:]...), s)
-				}
-			}
-		case done:
-			return nil
-		}
-		mark[s] = onPath
-		path = append(path, s)
-		for _, n := range next(s) {
-			if cycle := walk(n); cycle != nil {
-				return cycle
-			}
-		}
-		path = path[:len(path)-1]
-		mark[s] = done
-		return nil
-	}
-	for _, s := range all {
-		if cycle := walk(s); cycle != nil {
-			return cycle
 		}
 	}
 	return nil

@@ -104,5 +104,5 @@ echo
 echo "DNS load: dnsperf -Q $load_qps against CoreDNS (1000 record sets, 100 checks): $(dnsperf_field "$BENCH_WORK/dnsperf.txt" "Queries per second") QPS," \
     "$(dnsperf_field "$BENCH_WORK/dnsperf.txt" "Queries lost") lost; CoreDNS used" \
     "$(awk -v c0="$cpu0" -v c1="$cpu1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f", (c1 - c0) / hz / (t1 - t0)}') cores during the benchmark"
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$(load_average)"
 echo "wall time: $(($(date +%s) - started)) s"

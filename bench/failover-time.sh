@@ -42,7 +42,6 @@ log "running $trials trials per mode"
 status=0
 "$BENCH_WORK/failovertime" -coredns "$BENCH_WORK/coredns" -dnsperf "$(command -v dnsperf)" -trials "$trials" "${args[@]}" || status=$?
 echo
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-end=$(date +%s)
-echo "wall time: $((end - started)) s ($((build_done - started)) s build, $((end - build_done)) s run)"
+machine_line "$(load_average)"
+wall_time "$started" "$build_done"
 exit "$status"

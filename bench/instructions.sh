@@ -186,12 +186,6 @@ echo "Instructions per answered query (callgrind; $rounds rounds of $queries que
 } | align
 echo
 echo "idle(background): the instructions of an idle phase as long as a query phase, per query; taken off the others"
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(valgrind --version)"
-end=$(date +%s)
-echo "wall time: $((end - started)) s ($((build_done - started)) s build, $((end - build_done)) s run)"
-if ((failures > 0)); then
-    echo "FAILED: $failures problem(s), see the log above"
-    exit 1
-fi
-((smoke)) && echo "smoke: OK"
-exit 0
+machine_line "$(valgrind --version)"
+wall_time "$started" "$build_done"
+finish "$smoke"

@@ -257,6 +257,33 @@ align() {
         END {for (r = 1; r <= NR; r++) {line = ""; for (i = 1; i <= nf; i++) {c = cell[r, i]; line = line c; if (i < nf) line = line sprintf("%" (w[i] - chars(c) + 2) "s", "")} print line}}'
 }
 
+# machine_line prints the machine a table was measured on, then what is given.
+machine_line() {
+    echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $*"
+}
+
+# load_average prints the load average now.
+load_average() {
+    echo "load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+}
+
+# wall_time STARTED BUILD_DONE prints how long the script took, build and run.
+wall_time() {
+    local end
+    end=$(date +%s)
+    echo "wall time: $((end - $1)) s ($(($2 - $1)) s build, $((end - $2)) s run)"
+}
+
+# finish SMOKE exits 1 if fail() was called, else 0 (saying so in a smoke run).
+finish() {
+    if ((failures > 0)); then
+        echo "FAILED: $failures problem(s), see the log above"
+        exit 1
+    fi
+    (($1)) && echo "smoke: OK"
+    exit 0
+}
+
 # usage prints the calling script's header comment: its help.
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'

@@ -243,13 +243,7 @@ echo "Latency at a fixed rate (half of hosts' median QPS in all, healthfailover,
     cat "$lat_table"
 } | align
 echo
-echo "machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+machine_line "$(load_average)"
 echo "health checks: min(N, $checks_max) per N, every $interval, http and tcp against ${#BACKEND_HTTP[@]} loopback listeners"
-end=$(date +%s)
-echo "wall time: $((end - started)) s ($((build_done - started)) s build, $((end - build_done)) s run)"
-if ((failures > 0)); then
-    echo "FAILED: $failures problem(s), see the log above"
-    exit 1
-fi
-((smoke)) && echo "smoke: OK"
-exit 0
+wall_time "$started" "$build_done"
+finish "$smoke"

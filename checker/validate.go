@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
+
+	"github.com/healthfailover/healthfailover/internal/graph"
 )
 
 // Validate refuses a set of specs (defaults applied) that cannot run. The
@@ -94,45 +96,12 @@ func validateProbe(s Spec) error {
 // to refuse a cycle with the Corefile line of its first check.
 func FindCycle(specs []Spec) []string {
 	byName := make(map[string]Spec, len(specs))
-	for _, s := range specs {
+	names := make([]string, len(specs))
+	for i, s := range specs {
 		byName[s.Name] = s
+		names[i] = s.Name
 	}
-	const (
-		unseen = iota
-		onPath
-		done
-	)
-	mark := map[string]int{}
-	var path []string
-	var walk func(name string) []string
-	walk = func(name string) []string {
-		switch mark[name] {
-		case onPath:
-			for i, n := range path {
-				if n == name {
-					return append(append([]string{}, path[i:]...), name)
-				}
-			}
-		case done:
-			return nil
-		}
-		mark[name] = onPath
-		path = append(path, name)
-		for _, child := range byName[name].Children {
-			if cycle := walk(child); cycle != nil {
-				return cycle
-			}
-		}
-		path = path[:len(path)-1]
-		mark[name] = done
-		return nil
-	}
-	for _, s := range specs {
-		if cycle := walk(s.Name); cycle != nil {
-			return cycle
-		}
-	}
-	return nil
+	return graph.FindCycle(names, func(name string) []string { return byName[name].Children })
 }
 
 // validHost reports whether h is an IP address or a host name: labels of
