@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/healthfailover/healthfailover/internal/loopback"
 	"github.com/healthfailover/healthfailover/internal/syncbuf"
 )
 
@@ -176,29 +177,18 @@ func (c *corednsProc) waitLog(t *testing.T, s string, within time.Duration) {
 // freeDNSPort finds a port free for both UDP and TCP on 127.0.0.1.
 func freeDNSPort(t *testing.T) int {
 	t.Helper()
-	for range 100 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		u.Close()
-		if err == nil {
-			l.Close()
-			return port
-		}
+	port, err := loopback.DNSPort()
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Fatal("no port free for both UDP and TCP on 127.0.0.1")
-	return 0
+	return port
 }
 
 func freeTCPPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loopback.TCPPort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }

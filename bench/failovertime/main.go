@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/loopback"
 )
 
 type config struct {
@@ -114,11 +116,11 @@ func run(c config) (bool, error) {
 		backends[m] = b
 	}
 
-	dnsPort, err := freePort()
+	dnsPort, err := loopback.DNSPort()
 	if err != nil {
 		return false, err
 	}
-	readyPort, err := freePort()
+	readyPort, err := loopback.TCPPort()
 	if err != nil {
 		return false, err
 	}

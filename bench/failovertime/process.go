@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -53,24 +52,6 @@ func (p *process) stop(sig os.Signal) {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// freePort returns a port free for both UDP and TCP on 127.0.0.1.
-func freePort() (int, error) {
-	for range 20 {
-		tl, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
-		}
-		port := tl.Addr().(*net.TCPAddr).Port
-		ul, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		tl.Close()
-		if err == nil {
-			ul.Close()
-			return port, nil
-		}
-	}
-	return 0, fmt.Errorf("no free port")
 }
 
 // waitReady polls the ready plugin until it says 200, CoreDNS exits, or within passes.

@@ -27,6 +27,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	_ "github.com/coredns/coredns/core/plugin" // every in-tree plugin, ready included
 	_ "github.com/healthfailover/healthfailover"
+	"github.com/healthfailover/healthfailover/internal/loopback"
 	"github.com/miekg/dns"
 )
 
@@ -89,11 +90,11 @@ func run(out io.Writer) error {
 	defer east.stop()
 	defer west.stop()
 
-	dnsPort, err := freeDNSPort()
+	dnsPort, err := loopback.DNSPort()
 	if err != nil {
 		return err
 	}
-	readyPort, err := freeTCPPort()
+	readyPort, err := loopback.TCPPort()
 	if err != nil {
 		return err
 	}
