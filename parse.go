@@ -148,8 +148,19 @@ func blockOptions(c *caddy.Controller, fn func(name string, args []string) error
 		if c.Val() == "{" {
 			return c.Err("unexpected '{'")
 		}
-		if err := fn(c.Val(), c.RemainingArgs()); err != nil {
+		name, args := c.Val(), c.RemainingArgs()
+		// RemainingArgs reads to the end of the line, so a block written on
+		// one line, `{ host www.example.org }`, hands over its "}" too; caddy
+		// has already matched it as the closing brace.
+		closed := len(args) > 0 && args[len(args)-1] == "}"
+		if closed {
+			args = args[:len(args)-1]
+		}
+		if err := fn(name, args); err != nil {
 			return err
+		}
+		if closed {
+			return nil
 		}
 	}
 	return c.EOFErr()

@@ -213,11 +213,51 @@ func TestParseErrors(t *testing.T) {
 				secondary a.example.org
 			}
 		}`, "Testfile:2 - Error during parsing: CNAME loop: a.example.org. -> b.example.org. -> a.example.org."},
+		{"member twice in one tier", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1 check a
+				secondary 127.0.0.2
+				primary 127.0.0.1
+			}
+			check a tcp://127.0.0.1:80
+		}`, "Testfile:5 - Error during parsing: record www.example.org.: primary 127.0.0.1 is given twice (first at line 3)"},
+		{"alias twice in one tier", `healthfailover {
+			record pool.example.org A {
+				primary 127.0.0.1
+			}
+			record www.example.org A {
+				tier 3 alias pool.example.org
+				tier 3 alias POOL.example.org. weight 1
+			}
+		}`, "Testfile:7 - Error during parsing: record www.example.org.: tier 3 alias pool.example.org. is given twice (first at line 6)"},
+		{"ns without a name", `healthfailover {
+			ns
+		}`, "Testfile:2 - Error during parsing: ns needs at least one name server name"},
+		{"ns with an address", `healthfailover {
+			ns 192.0.2.53
+		}`, "Testfile:2 - Error during parsing: ns 192.0.2.53: an NS record names a host, not an address"},
+		{"ns twice", `healthfailover {
+			ns ns1.example.org ns2.example.org NS1.example.org.
+		}`, "Testfile:2 - Error during parsing: ns ns1.example.org. is listed twice"},
+		{"ns given twice", `healthfailover {
+			ns ns1.example.org
+			ns ns2.example.org
+		}`, "Testfile:3 - Error during parsing: ns is given twice: list every name server on one line"},
 		{"CNAME to itself", `healthfailover {
 			record www.example.org CNAME {
 				primary www.example.org
 			}
 		}`, "Testfile:3 - Error during parsing: record www.example.org.: a CNAME cannot point to itself"},
+		{"one-line block, option without its value", `healthfailover {
+			check a https://127.0.0.1/ { interval }
+		}`, "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after '}'"},
+		{"one-line block, an option after the closing brace", `healthfailover {
+			check a https://127.0.0.1/ { host a } interval 1s
+		}`, "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after '1s'"},
+		{"one-line record block, unknown option", `healthfailover {
+			record www.example.org A { primary 127.0.0.1 }
+			record api.example.org A { colour blue }
+		}`, "Testfile:3 - Error during parsing: unknown property \"colour\" for record api.example.org"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -334,6 +374,40 @@ func TestParseValid(t *testing.T) {
 				}},
 			},
 			status: "127.0.0.1:9154",
+		},
+		{
+			name: "option blocks on one line",
+			input: `healthfailover {
+				check a https://127.0.0.1/ { host www.example.org }
+				check b http://127.0.0.1/ { interval 1s }
+				check c calculated a b { healthy_threshold 1 }
+				check d tcp://127.0.0.1:25 { }
+				record www.example.org A { primary 127.0.0.1 check c }
+				record api.example.org A { primary 127.0.0.2 }
+				record v6.example.org AAAA {
+					primary ::1 check d
+				}
+			}`,
+			zones: []string{"example.org."},
+			checks: []checker.Spec{
+				{Name: "a", Kind: checker.HTTPS, Address: "127.0.0.1:443", Path: "/", Host: "www.example.org",
+					ConnectTimeout: 4 * time.Second, ResponseTimeout: 2 * time.Second},
+				{Name: "b", Kind: checker.HTTP, Address: "127.0.0.1:80", Path: "/",
+					Interval: time.Second, ConnectTimeout: time.Second, ResponseTimeout: time.Second},
+				{Name: "c", Kind: checker.Calculated, Children: []string{"a", "b"}, HealthyThreshold: 1},
+				{Name: "d", Kind: checker.TCP, Address: "127.0.0.1:25", ConnectTimeout: 4 * time.Second},
+			},
+			sets: []*setSpec{
+				{name: "www.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 6}, members: []memberSpec{
+					{tier: 1, value: "127.0.0.1", check: "c", weight: -1, pos: position{"Testfile", 6}},
+				}},
+				{name: "api.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 7}, members: []memberSpec{
+					{tier: 1, value: "127.0.0.2", weight: -1, pos: position{"Testfile", 7}},
+				}},
+				{name: "v6.example.org.", qtype: dns.TypeAAAA, ttl: 30, pos: position{"Testfile", 8}, members: []memberSpec{
+					{tier: 1, value: "::1", check: "d", weight: -1, pos: position{"Testfile", 9}},
+				}},
+			},
 		},
 	}
 	for _, tc := range tests {
