@@ -213,36 +213,6 @@ func TestParseErrors(t *testing.T) {
 				secondary a.example.org
 			}
 		}`, "Testfile:2 - Error during parsing: CNAME loop: a.example.org. -> b.example.org. -> a.example.org."},
-		{"member twice in one tier", `healthfailover {
-			record www.example.org A {
-				primary 127.0.0.1 check a
-				secondary 127.0.0.2
-				primary 127.0.0.1
-			}
-			check a tcp://127.0.0.1:80
-		}`, "Testfile:5 - Error during parsing: record www.example.org.: primary 127.0.0.1 is given twice (first at line 3)"},
-		{"alias twice in one tier", `healthfailover {
-			record pool.example.org A {
-				primary 127.0.0.1
-			}
-			record www.example.org A {
-				tier 3 alias pool.example.org
-				tier 3 alias POOL.example.org. weight 1
-			}
-		}`, "Testfile:7 - Error during parsing: record www.example.org.: tier 3 alias pool.example.org. is given twice (first at line 6)"},
-		{"ns without a name", `healthfailover {
-			ns
-		}`, "Testfile:2 - Error during parsing: ns needs at least one name server name"},
-		{"ns with an address", `healthfailover {
-			ns 192.0.2.53
-		}`, "Testfile:2 - Error during parsing: ns 192.0.2.53: an NS record names a host, not an address"},
-		{"ns twice", `healthfailover {
-			ns ns1.example.org ns2.example.org NS1.example.org.
-		}`, "Testfile:2 - Error during parsing: ns ns1.example.org. is listed twice"},
-		{"ns given twice", `healthfailover {
-			ns ns1.example.org
-			ns ns2.example.org
-		}`, "Testfile:3 - Error during parsing: ns is given twice: list every name server on one line"},
 		{"CNAME to itself", `healthfailover {
 			record www.example.org CNAME {
 				primary www.example.org
