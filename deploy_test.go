@@ -29,7 +29,7 @@ import (
 // The manifests that replace the stock cluster DNS, and the image they run.
 const (
 	deployDir      = "deploy/kubernetes"
-	deployReadme   = "README.md"
+	deployReadme   = "deploy/kubernetes/README.md"
 	dockerfilePath = "Dockerfile"
 	corefileMount  = "/etc/coredns"
 )
