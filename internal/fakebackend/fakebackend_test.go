@@ -68,6 +68,13 @@ func TestHTTPHangEndsWithTheClient(t *testing.T) {
 	if _, _, err := get(b.URL()+"/", 100*time.Millisecond); err == nil {
 		t.Fatal("a hanging backend answered")
 	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Held() != 0 { // the handler lets go once the client has
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still held after the client gave up", b.Held())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func TestHTTPSteady(t *testing.T) {

@@ -57,6 +57,7 @@ type HTTP struct {
 	addr     string // the same across a closed and reopened listener
 	up       atomic.Bool
 	requests atomic.Int64
+	held     atomic.Int64 // requests a Hang or Slow backend is holding now
 
 	// stopped frees the handlers that hang or wait, when the backend closes.
 	stopped context.Context
@@ -188,12 +189,16 @@ func (b *HTTP) handle(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "failing on purpose", http.StatusInternalServerError)
 			return
 		case Hang:
+			b.held.Add(1)
+			defer b.held.Add(-1)
 			select {
 			case <-r.Context().Done(): // the client gave up
 			case <-b.stopped.Done():
 			}
 			return
 		case Slow:
+			b.held.Add(1)
+			defer b.held.Add(-1)
 			t := time.NewTimer(b.opts.Delay)
 			defer t.Stop()
 			select {
@@ -230,6 +235,10 @@ func (b *HTTP) Port() int {
 
 // Requests counts the requests the backend has had.
 func (b *HTTP) Requests() int64 { return b.requests.Load() }
+
+// Held counts the requests a backend that hangs or answers slowly is
+// holding right now: a client is waiting on it.
+func (b *HTTP) Held() int64 { return b.held.Load() }
 
 // Up tells whether the backend is up.
 func (b *HTTP) Up() bool { return b.up.Load() }

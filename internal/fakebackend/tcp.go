@@ -3,7 +3,6 @@ package fakebackend
 import (
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -71,7 +70,7 @@ func StartTCP(ip string, handle func(c net.Conn, done <-chan struct{})) (*TCP, e
 // StartBlackHole starts a server that accepts connections, reads what comes
 // and never answers: a peer that hangs after the connect.
 func StartBlackHole(ip string) (*TCP, error) {
-	return StartTCP(ip, func(c net.Conn, _ <-chan struct{}) { io.Copy(io.Discard, c) })
+	return StartTCP(ip, Silent)
 }
 
 // Addr is the server's IP:PORT.

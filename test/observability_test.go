@@ -1,51 +1,14 @@
-package healthfailover
+package test
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
-	stdlog "log"
-	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/healthfailover/healthfailover/internal/syncbuf"
+	"github.com/healthfailover/healthfailover/internal/fakebackend"
 )
-
-// freeAddr returns a loopback address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-func httpGet(t *testing.T, url string) (int, string) {
-	t.Helper()
-	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil}}
-	resp, err := c.Get(url)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
-
-func captureLog(t *testing.T) *syncbuf.Buffer {
-	b := &syncbuf.Buffer{}
-	stdlog.SetOutput(io.MultiWriter(b, os.Stderr))
-	t.Cleanup(func() { stdlog.SetOutput(os.Stderr) })
-	return b
-}
 
 func TestObservability(t *testing.T) {
 	logs := captureLog(t)
@@ -71,7 +34,7 @@ func TestObservability(t *testing.T) {
 			}
 			status %s
 		}
-	}`, metricsAddr, east.URL, freeAddr(t), statusAddr)
+	}`, metricsAddr, east.URL(), freeAddr(t), statusAddr)
 	_, udp, _ := startCoreDNS(t, corefile)
 
 	eventually(t, 3*time.Second, "the closed port is seen down", func() bool {
@@ -81,7 +44,7 @@ func TestObservability(t *testing.T) {
 		_, body := httpGet(t, "http://"+statusAddr+"/status")
 		return strings.Count(body, `"checked": true`) == 3 // obs-east, obs-never and obs-both
 	})
-	east.setUp(false)
+	east.SetUp(false)
 	eventually(t, 3*time.Second, "failover", func() bool {
 		ips, _ := addresses(t, "udp", udp, "obs.example.org.")
 		return sameAnswer(ips, "127.0.0.2")
@@ -123,14 +86,7 @@ func TestObservability(t *testing.T) {
 	})
 
 	t.Run("status endpoint", func(t *testing.T) {
-		code, body := httpGet(t, "http://"+statusAddr+"/status")
-		if code != http.StatusOK {
-			t.Fatalf("status endpoint: %d %s", code, body)
-		}
-		var doc statusDoc
-		if err := json.Unmarshal([]byte(body), &doc); err != nil {
-			t.Fatalf("status JSON: %v\n%s", err, body)
-		}
+		doc := readStatus(t, statusAddr)
 		byName := map[string]checkStatus{}
 		for _, c := range doc.Checks {
 			byName[c.Name] = c
@@ -159,39 +115,15 @@ func TestObservability(t *testing.T) {
 	})
 }
 
-// promtoolCheck lints the plugin's metrics with Prometheus's own linter.
-func promtoolCheck(t *testing.T, exposition string) {
-	t.Helper()
-	promtool, err := exec.LookPath("promtool")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("promtool is not installed (apt-get install prometheus)")
-		}
-		t.Skip("promtool not installed (apt-get install prometheus); skipping the metrics lint")
-	}
-	// Only this plugin's families: CoreDNS's own are not ours to lint.
-	var ours strings.Builder
-	for _, line := range strings.SplitAfter(exposition, "\n") {
-		if strings.Contains(line, "coredns_healthfailover_") {
-			ours.WriteString(line)
-		}
-	}
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(ours.String())
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(out)) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
-	}
-}
-
 func TestReadyWaitsForFirstProbes(t *testing.T) {
 	// A backend that takes a while to answer keeps the first probe in flight.
 	release := make(chan struct{})
-	slow := newBackend(t, "slow")
-	slow.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		<-release
-		w.WriteHeader(http.StatusOK)
-	})
+	slow := fakebackend.NewHTTP(t, fakebackend.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})})
 	readyAddr := freeAddr(t)
 	corefile := fmt.Sprintf(`example.org:0 {
 		ready %s
@@ -203,7 +135,7 @@ func TestReadyWaitsForFirstProbes(t *testing.T) {
 				primary 127.0.0.1 check slow
 			}
 		}
-	}`, readyAddr, slow.URL)
+	}`, readyAddr, slow.URL())
 	startCoreDNS(t, corefile)
 	eventually(t, 3*time.Second, "the ready endpoint answers", func() bool {
 		code, _ := httpGet(t, "http://"+readyAddr+"/ready")
@@ -234,7 +166,7 @@ func TestCacheNeverServesPreFailoverAnswer(t *testing.T) {
 				secondary 127.0.0.2
 			}
 		}
-	}`, east.URL)
+	}`, east.URL())
 	_, udp, _ := startCoreDNS(t, corefile)
 	eventually(t, 3*time.Second, "the primary answers", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
@@ -242,7 +174,7 @@ func TestCacheNeverServesPreFailoverAnswer(t *testing.T) {
 	})
 	// Ask again so a cache would now hold the primary's answer for 300 s.
 	addresses(t, "udp", udp, "www.example.org.")
-	east.setUp(false)
+	east.SetUp(false)
 	eventually(t, 3*time.Second, "the failover passes the cache", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.2")

@@ -1,4 +1,4 @@
-package healthfailover
+package test
 
 import (
 	"fmt"
@@ -7,8 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/coredns/caddy"
-	coretest "github.com/coredns/coredns/test"
+	"github.com/healthfailover/healthfailover/internal/inprocess"
 )
 
 func reloadCorefile(east string, extra string) string {
@@ -27,20 +26,11 @@ func reloadCorefile(east string, extra string) string {
 	}`, east, extra)
 }
 
-func restart(t *testing.T, i *caddy.Instance, corefile string) *caddy.Instance {
-	t.Helper()
-	next, err := i.Restart(coretest.NewInput(corefile))
-	if err != nil {
-		t.Fatalf("reload refused: %v", err)
-	}
-	return next
-}
-
 func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 	logs := captureLog(t)
 	east := newBackend(t, "US EAST")
-	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
-	east.setUp(false)
+	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL(), ""))
+	east.SetUp(false)
 	eventually(t, 3*time.Second, "failover", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.2")
@@ -48,9 +38,8 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 
 	// An unrelated change: the check east is the same, so it stays unhealthy
 	// and the record never flips back to the dead primary, not even once.
-	i = restart(t, i, reloadCorefile(east.URL, "record new.example.org A {\n primary 127.0.0.9\n}"))
-	t.Cleanup(func() { i.Stop() })
-	udp, _ = coretest.CoreDNSServerPorts(i, 0)
+	i = restart(t, i, reloadCorefile(east.URL(), "record new.example.org A {\n primary 127.0.0.9\n}"))
+	udp, _ = inprocess.Addrs(i, 0)
 	for n := range 50 {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		if !sameAnswer(ips, "127.0.0.2") {
@@ -65,7 +54,7 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 		t.Errorf("the reloaded configuration is not serving: new.example.org = %v", ips)
 	}
 	// Its consecutive history came along too: two successes, not a fresh start, bring it back.
-	east.setUp(true)
+	east.SetUp(true)
 	eventually(t, 3*time.Second, "failback after the reload", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.1")
@@ -74,17 +63,17 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 
 func TestRefusedReloadKeepsOldConfiguration(t *testing.T) {
 	east := newBackend(t, "US EAST")
-	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
+	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL(), ""))
 	eventually(t, 3*time.Second, "primary", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.1")
 	})
-	_, err := i.Restart(coretest.NewInput(reloadCorefile(east.URL, "record bad.example.org A {\n primary ::1\n}")))
+	_, err := i.Restart(inprocess.Input(reloadCorefile(east.URL(), "record bad.example.org A {\n primary ::1\n}")))
 	if err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
 		t.Fatalf("bad reload: error %v, want it refused with the reason", err)
 	}
 	// The old configuration still serves and still checks.
-	east.setUp(false)
+	east.SetUp(false)
 	eventually(t, 3*time.Second, "the old configuration fails over", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.2")
@@ -93,21 +82,20 @@ func TestRefusedReloadKeepsOldConfiguration(t *testing.T) {
 
 func TestReloadLeaksNoGoroutine(t *testing.T) {
 	east := newBackend(t, "US EAST")
-	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL, ""))
+	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL(), ""))
 	settle := func() int {
 		runtime.GC()
 		return runtime.NumGoroutine()
 	}
-	i = restart(t, i, reloadCorefile(east.URL, "")) // warm up lazily started pools
+	i = restart(t, i, reloadCorefile(east.URL(), "")) // warm up lazily started pools
 	before := settle()
 	const reloads = 100
 	for n := range reloads {
 		// Alternate between two definitions so checks really are replaced.
-		extra := []string{"", "check other " + east.URL + "/x {\n interval 100ms\n}"}[n%2]
-		i = restart(t, i, reloadCorefile(east.URL, extra))
+		extra := []string{"", "check other " + east.URL() + "/x {\n interval 100ms\n}"}[n%2]
+		i = restart(t, i, reloadCorefile(east.URL(), extra))
 	}
-	t.Cleanup(func() { i.Stop() })
-	i = restart(t, i, reloadCorefile(east.URL, ""))
+	i = restart(t, i, reloadCorefile(east.URL(), ""))
 	var after int
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -127,20 +115,19 @@ func TestReloadMovesStatusEndpoint(t *testing.T) {
 	east := newBackend(t, "US EAST")
 	statusAddr := freeAddr(t)
 	status := "status " + statusAddr
-	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL, status))
+	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL(), status))
 	eventually(t, 3*time.Second, "the status endpoint answers", func() bool {
 		code, _ := httpGet(t, "http://"+statusAddr+"/status")
 		return code == 200
 	})
 	// The old instance lets go of the address before the new one takes it.
-	i = restart(t, i, reloadCorefile(east.URL, status+"\nrecord new.example.org A {\n primary 127.0.0.9\n}"))
-	t.Cleanup(func() { i.Stop() })
+	i = restart(t, i, reloadCorefile(east.URL(), status+"\nrecord new.example.org A {\n primary 127.0.0.9\n}"))
 	eventually(t, 3*time.Second, "the new configuration's status", func() bool {
 		_, body := httpGet(t, "http://"+statusAddr+"/status")
 		return strings.Contains(body, "new.example.org.")
 	})
 	// A refused reload gives the address back to the old configuration.
-	if _, err := i.Restart(coretest.NewInput(reloadCorefile(east.URL, status+"\nbogus"))); err == nil {
+	if _, err := i.Restart(inprocess.Input(reloadCorefile(east.URL(), status+"\nbogus"))); err == nil {
 		t.Fatal("a bad Corefile was accepted")
 	}
 	eventually(t, 3*time.Second, "the old configuration's status after a refused reload", func() bool {

@@ -1,0 +1,222 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/healthfailover/healthfailover/internal/fakebackend"
+)
+
+// hostileCase is one misbehaving backend, its check and what the check must
+// end up saying.
+type hostileCase struct {
+	name    string
+	url     string
+	options string // extra check options
+	reason  string
+	message string // a part of last.message
+}
+
+// TestHostileBackendsStallNothing runs one check against each kind of
+// broken or hostile backend at once, beside a healthy one, in one CoreDNS.
+// Each hostile check must go down for the right reason (its own timeout, or
+// a limit on what a probe reads: the endless body and the huge header are
+// never read whole) and keep probing; the healthy check must stay healthy
+// and keep probing; DNS must answer right throughout. How long probes take,
+// how regularly the healthy check probes, DNS latency and memory are
+// measured by bench/hostile, not asserted here.
+func TestHostileBackendsStallNothing(t *testing.T) {
+	const (
+		interval        = 300 * time.Millisecond
+		connectTimeout  = 200 * time.Millisecond
+		responseTimeout = 250 * time.Millisecond
+		healthyInterval = 100 * time.Millisecond
+		// Every wait below is a few probes long; this bound only stops a
+		// test that is stuck, however loaded the machine.
+		within = 30 * time.Second
+		// How many more results each check must have, after the first:
+		// proof that none is stuck on its backend.
+		more = 3
+	)
+	tcp := func(handle func(c net.Conn, done <-chan struct{})) string {
+		return fakebackend.NewTCP(t, handle).Addr()
+	}
+	cases := []hostileCase{
+		{"never-accepts", "http://" + fakebackend.NewNeverAccepting(t) + "/", "", "connect_timeout", "connect timeout after"},
+		{"silent", "http://" + tcp(fakebackend.Silent) + "/", "", "response_timeout", "no response within"},
+		// A status line that is still arriving when the time is up is a
+		// response timeout, not a malformed reply.
+		{"trickle", "http://" + tcp(fakebackend.Trickle) + "/", "", "response_timeout", "no response within"},
+		{"endless-body", "http://" + tcp(fakebackend.EndlessBody) + "/", "search NEEDLE", "search_not_found", "search string not found in the first 5120 bytes"},
+		{"huge-header", "http://" + tcp(fakebackend.HugeHeaders()) + "/", "", "protocol_error", "header larger than"},
+		// A stalled handshake is a response timeout: everything after the
+		// connection, the handshake included, shares response_timeout;
+		// tls_error is for a peer that is not TLS.
+		{"tls-stall", "https://" + tcp(fakebackend.Silent) + "/", "", "response_timeout", "(TLS handshake)"},
+		{"not-tls", "https://" + tcp(fakebackend.PlainToTLS) + "/", "", "tls_error", "tls:"},
+		{"reset", "http://" + tcp(fakebackend.ResetMidResponse) + "/", "", "protocol_error", "protocol:"},
+	}
+	healthy := newBackend(t, "OK")
+	statusAddr := freeAddr(t)
+
+	var block strings.Builder
+	fmt.Fprintf(&block, `
+		check healthy %s/ {
+			interval %s
+		}
+		record healthy.example.org A {
+			primary 127.0.0.1 check healthy
+			secondary 127.0.0.2
+		}`, healthy.URL(), healthyInterval)
+	for i, c := range cases {
+		fmt.Fprintf(&block, `
+		check %s %s {
+			interval %s
+			connect_timeout %s
+			response_timeout %s
+			failure_threshold 1
+			%s
+		}
+		record %s.example.org A {
+			primary 127.0.1.%d check %s
+			secondary 127.0.2.%d
+		}`, c.name, c.url, interval, connectTimeout, responseTimeout, c.options, c.name, i+1, c.name, i+1)
+	}
+	corefile := fmt.Sprintf("example.org:0 {\n\thealthfailover {%s\n\t\tstatus %s\n\t}\n}\n", block.String(), statusAddr)
+	_, udp, _ := startCoreDNS(t, corefile)
+
+	// Every hostile check fails its first probe, which decides its health
+	// directly.
+	var doc statusDoc
+	eventually(t, within, "every hostile check unhealthy with a result", func() bool {
+		doc = readStatus(t, statusAddr)
+		for _, c := range cases {
+			st, ok := findCheck(doc, c.name)
+			if !ok || st.Healthy || st.Last == nil {
+				return false
+			}
+		}
+		return true
+	})
+	start := map[string]uint64{}
+	for _, c := range cases {
+		st, _ := findCheck(doc, c.name)
+		start[c.name] = st.Failures
+	}
+	startHealthy, _ := findCheck(doc, "healthy")
+
+	// Then, until every check has had more results, every answer and every
+	// result is judged.
+	wrongResults := map[string]int{} // reported once per check
+	var queries, wrongAnswers int
+	progressed := func() bool {
+		for _, c := range cases {
+			st, _ := findCheck(doc, c.name)
+			if st.Failures < start[c.name]+more {
+				return false
+			}
+		}
+		h, _ := findCheck(doc, "healthy")
+		return h.Successes >= startHealthy.Successes+more
+	}
+	eventually(t, within, "every check probing on", func() bool {
+		queries++
+		if ips, _ := addresses(t, "udp", udp, "healthy.example.org."); !sameAnswer(ips, "127.0.0.1") {
+			wrongAnswers++
+			if wrongAnswers == 1 {
+				t.Errorf("healthy.example.org answered %v, want its primary", ips)
+			}
+		}
+		doc = readStatus(t, statusAddr)
+		for _, c := range cases {
+			st, ok := findCheck(doc, c.name)
+			if !ok || st.Last == nil {
+				t.Fatalf("check %s missing from the status endpoint", c.name)
+			}
+			if st.Healthy || st.Last.Reason != c.reason || !strings.Contains(st.Last.Message, c.message) {
+				wrongResults[c.name]++
+				if wrongResults[c.name] == 1 {
+					t.Errorf("check %s: healthy=%t, last %s %q; want unhealthy, %s %q", c.name, st.Healthy, st.Last.Reason, st.Last.Message, c.reason, c.message)
+				}
+			}
+		}
+		return progressed()
+	})
+
+	end, _ := findCheck(doc, "healthy")
+	t.Logf("%d queries judged, %d wrong; the healthy check had %d more successes, %d failures", queries, wrongAnswers, end.Successes-startHealthy.Successes, end.Failures)
+	if !end.Healthy || end.Transitions != 0 {
+		t.Errorf("healthy check: healthy=%t after %d transitions, want healthy throughout", end.Healthy, end.Transitions)
+	}
+	for i, c := range cases {
+		ips, _ := addresses(t, "udp", udp, c.name+".example.org.")
+		if !sameAnswer(ips, fmt.Sprintf("127.0.2.%d", i+1)) {
+			t.Errorf("record %s.example.org: %v, want its secondary", c.name, ips)
+		}
+	}
+}
+
+// TestLongStalledProbeStallsNothing: while a probe waits on a backend that
+// took the request and holds it (response_timeout 30 s), DNS answers, the
+// status endpoint answers and the other checks go on probing. Were any of
+// them waiting on that probe, it would come only after the stall: so every
+// one of them must happen while the backend still holds the request.
+func TestLongStalledProbeStallsNothing(t *testing.T) {
+	const (
+		more   = 5 // results of the other check during the stall
+		within = 20 * time.Second
+	)
+	// Up at first, so that the first probe (which a start may wait for)
+	// ends at once; the stall begins when it goes down.
+	stalling := fakebackend.NewHTTP(t, fakebackend.Options{Body: "OK", Failure: fakebackend.Hang})
+	healthy := newBackend(t, "OK")
+	statusAddr := freeAddr(t)
+	corefile := fmt.Sprintf(`example.org:0 {
+		healthfailover {
+			check stalling %s/ {
+				interval 100ms
+				response_timeout 30s
+				failure_threshold 1
+			}
+			check healthy %s/ {
+				interval 100ms
+			}
+			record stalling.example.org A {
+				primary 127.0.0.1 check stalling
+				secondary 127.0.0.2
+			}
+			record healthy.example.org A {
+				primary 127.0.0.3 check healthy
+				secondary 127.0.0.4
+			}
+			status %s
+		}
+	}`, stalling.URL(), healthy.URL(), statusAddr)
+	_, udp, _ := startCoreDNS(t, corefile)
+	eventually(t, within, "both checks probed", func() bool {
+		doc := readStatus(t, statusAddr)
+		a, _ := findCheck(doc, "stalling")
+		b, _ := findCheck(doc, "healthy")
+		return a.Checked && b.Checked
+	})
+
+	stalling.SetUp(false)
+	eventually(t, within, "a probe held by the stalling backend", func() bool { return stalling.Held() > 0 })
+	before, _ := findCheck(readStatus(t, statusAddr), "healthy")
+	eventually(t, within, "the other check probing on during the stall", func() bool {
+		// The stalled check's health is its last result's: healthy.
+		for name, want := range map[string]string{"stalling.example.org.": "127.0.0.1", "healthy.example.org.": "127.0.0.3"} {
+			if ips, _ := addresses(t, "udp", udp, name); !sameAnswer(ips, want) {
+				t.Fatalf("%s during the stall: %v, want %s", name, ips, want)
+			}
+		}
+		st, _ := findCheck(readStatus(t, statusAddr), "healthy")
+		return st.Successes >= before.Successes+more
+	})
+	if stalling.Held() == 0 {
+		t.Fatal("the stall ended before the queries did: the test proved nothing")
+	}
+}
