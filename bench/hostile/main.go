@@ -1,0 +1,403 @@
+// Command hostile measures what hostile backends cost healthfailover: it
+// runs CoreDNS in this process with one check against each kind of broken or
+// hostile backend (a connect that times out, a server that never answers,
+// one that trickles, an endless body, a huge header, a stalled or a non-TLS
+// handshake, a reset mid-response) beside a healthy check, queries DNS at a
+// steady pace and samples the status endpoint for a while, and prints:
+//
+//   - per hostile check, the probe durations seen against its timeouts;
+//
+//   - the healthy check's probes against one per interval;
+//
+//   - DNS latency percentiles and the answers that were wrong;
+//
+//   - the heap in use before, after and at its peak (the endless body and
+//     the huge header must be read up to fixed limits, never whole).
+//
+//     hostile [-duration 10s] [-slack 250ms]
+//
+// The exit status is 1 when a check ended up with the wrong reason, a probe
+// outlasted its timeouts by more than -slack, the healthy check probed less
+// than 70 % as often as its interval asks, an answer was wrong or slow
+// beyond the check timeouts, or the heap grew by more than 4 MiB.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	_ "github.com/healthfailover/healthfailover" // registers the plugin
+	"github.com/healthfailover/healthfailover/internal/fakebackend"
+	"github.com/healthfailover/healthfailover/internal/inprocess"
+	"github.com/miekg/dns"
+)
+
+const (
+	interval        = 300 * time.Millisecond
+	connectTimeout  = 200 * time.Millisecond
+	responseTimeout = 250 * time.Millisecond
+	healthyInterval = 100 * time.Millisecond
+	queryEvery      = 20 * time.Millisecond
+	sampleEvery     = 50 * time.Millisecond
+	fastQuery       = 50 * time.Millisecond
+)
+
+// hostileCase is one misbehaving backend, its check and what the check must
+// end up saying.
+type hostileCase struct {
+	name    string
+	url     string
+	options string
+	reason  string
+	message string
+	bound   time.Duration // the most one probe may take: its timeouts
+}
+
+func main() {
+	duration := flag.Duration("duration", 10*time.Second, "how long to measure")
+	slack := flag.Duration("slack", 250*time.Millisecond, "how late a probe's timer may fire on a busy machine")
+	flag.Parse()
+	log.SetFlags(0)
+	ok, err := run(*duration, *slack)
+	if err != nil {
+		log.Fatalf("hostile: %v", err)
+	}
+	if !ok {
+		os.Exit(1)
+	}
+}
+
+func run(window, slack time.Duration) (bool, error) {
+	var closers []func()
+	defer func() {
+		for _, c := range slices.Backward(closers) {
+			c()
+		}
+	}()
+	tcp := func(handle func(net.Conn, <-chan struct{})) (string, error) {
+		s, err := fakebackend.StartTCP("", handle)
+		if err != nil {
+			return "", err
+		}
+		closers = append(closers, s.Close)
+		return s.Addr(), nil
+	}
+	never, err := fakebackend.StartNeverAccepting()
+	if err != nil {
+		return false, err
+	}
+	closers = append(closers, never.Close)
+	both := connectTimeout + responseTimeout
+	cases := []hostileCase{{"never-accepts", "http://" + never.Addr() + "/", "", "connect_timeout", "connect timeout after", connectTimeout}}
+	for _, c := range []struct {
+		name, scheme    string
+		handle          func(net.Conn, <-chan struct{})
+		options         string
+		reason, message string
+	}{
+		{"silent", "http", fakebackend.Silent, "", "response_timeout", "no response within"},
+		{"trickle", "http", fakebackend.Trickle, "", "response_timeout", "no response within"},
+		{"endless-body", "http", fakebackend.EndlessBody, "search NEEDLE", "search_not_found", "search string not found in the first 5120 bytes"},
+		{"huge-header", "http", fakebackend.HugeHeaders(), "", "protocol_error", "header larger than"},
+		{"tls-stall", "https", fakebackend.Silent, "", "response_timeout", "(TLS handshake)"},
+		{"not-tls", "https", fakebackend.PlainToTLS, "", "tls_error", "tls:"},
+		{"reset", "http", fakebackend.ResetMidResponse, "", "protocol_error", "protocol:"},
+	} {
+		addr, err := tcp(c.handle)
+		if err != nil {
+			return false, err
+		}
+		cases = append(cases, hostileCase{c.name, c.scheme + "://" + addr + "/", c.options, c.reason, c.message, both})
+	}
+	healthy, err := fakebackend.StartHTTP(fakebackend.Options{Body: "OK"})
+	if err != nil {
+		return false, err
+	}
+	closers = append(closers, healthy.Close)
+	statusAddr, err := fakebackend.ClosedPort("")
+	if err != nil {
+		return false, err
+	}
+
+	// CoreDNS's log would only repeat the transitions the table shows.
+	log.SetOutput(io.Discard)
+	inst, err := inprocess.Start(corefile(cases, healthy.URL(), statusAddr))
+	log.SetOutput(os.Stderr)
+	if err != nil {
+		return false, err
+	}
+	closers = append(closers, func() { inprocess.Stop(inst) })
+	udp, _ := inprocess.Addrs(inst, 0)
+
+	// Every hostile check fails its first probe, which decides its health
+	// directly: wait for all of them, then measure from a settled state.
+	var doc statusDoc
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(sampleEvery) {
+		if doc, err = readStatus(statusAddr); err == nil && allDown(doc, cases) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return false, fmt.Errorf("the hostile checks were not all down within 30s (%v)", err)
+		}
+	}
+
+	runtime.GC()
+	var before runtime.MemStats
+	runtime.ReadMemStats(&before)
+	startDoc := doc
+	start := time.Now()
+
+	type query struct {
+		took  time.Duration
+		right bool
+		err   error
+	}
+	queries := make(chan []query, 1)
+	go func() {
+		var out []query
+		client := &dns.Client{Net: "udp", Timeout: time.Second}
+		tick := time.NewTicker(queryEvery)
+		defer tick.Stop()
+		for time.Since(start) < window {
+			m := new(dns.Msg)
+			m.SetQuestion("healthy.example.org.", dns.TypeA)
+			began := time.Now()
+			r, _, err := client.Exchange(m, udp)
+			q := query{took: time.Since(began), err: err}
+			q.right = err == nil && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == "127.0.0.1"
+			out = append(out, q)
+			<-tick.C
+		}
+		queries <- out
+	}()
+
+	// Meanwhile, every probe result the status endpoint shows.
+	durations := map[string][]time.Duration{}
+	wrongResults := map[string]int{}
+	seen := map[string]map[time.Time]bool{}
+	var peak uint64 // heap in use between collections: what a probe holds while it reads
+	tick := time.NewTicker(sampleEvery)
+	for time.Since(start) < window {
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		peak = max(peak, ms.HeapInuse)
+		if doc, err = readStatus(statusAddr); err != nil {
+			return false, err
+		}
+		for _, c := range cases {
+			st, _ := doc.check(c.name)
+			if st.Last == nil {
+				continue
+			}
+			if seen[c.name] == nil {
+				seen[c.name] = map[time.Time]bool{}
+			}
+			if seen[c.name][st.Last.At] {
+				continue
+			}
+			seen[c.name][st.Last.At] = true
+			durations[c.name] = append(durations[c.name], time.Duration(st.Last.Phases["total"])*time.Microsecond)
+			if st.Healthy || st.Last.Reason != c.reason || !strings.Contains(st.Last.Message, c.message) {
+				wrongResults[c.name]++
+			}
+		}
+		<-tick.C
+	}
+	tick.Stop()
+	qs := <-queries
+	elapsed := time.Since(start)
+	runtime.GC()
+	var after runtime.MemStats
+	runtime.ReadMemStats(&after)
+
+	ok := true
+	fmt.Printf("Hostile backends, %s measured (checks: interval %s, connect_timeout %s, response_timeout %s, failure_threshold 1; slack %s)\n\n",
+		elapsed.Round(time.Millisecond), interval, connectTimeout, responseTimeout, slack)
+	rows := [][]string{{"check", "probes", "results_seen", "median_ms", "worst_ms", "bound_ms", "within", "wrong_results", "last"}}
+	for _, c := range cases {
+		a, _ := startDoc.check(c.name)
+		b, _ := doc.check(c.name)
+		d := slices.Sorted(slices.Values(durations[c.name]))
+		var median, worst time.Duration
+		if len(d) > 0 {
+			median, worst = d[len(d)/2], d[len(d)-1]
+		}
+		within := worst <= c.bound+slack
+		probes := b.Failures - a.Failures
+		if !within || wrongResults[c.name] > 0 || probes < 3 {
+			ok = false
+		}
+		last := ""
+		if b.Last != nil {
+			last = b.Last.Reason
+		}
+		rows = append(rows, []string{c.name, fmt.Sprint(probes), fmt.Sprint(len(d)), ms(median), ms(worst), ms(c.bound), yes(within), fmt.Sprint(wrongResults[c.name]), last})
+	}
+	printTable(rows)
+
+	a, _ := startDoc.check("healthy")
+	b, _ := doc.check("healthy")
+	probes := (b.Successes + b.Failures) - (a.Successes + a.Failures)
+	want := float64(elapsed) / float64(healthyInterval)
+	steady := float64(probes) >= 0.7*want-1 && b.Healthy && b.Transitions == 0
+	ok = ok && steady
+	fmt.Printf("\nhealthy check: %d probes (%.0f at one per %s), %d failures, %d transitions: %s\n", probes, want, healthyInterval, b.Failures, b.Transitions, yes(steady))
+
+	var took []time.Duration
+	var wrong, failed, slow int
+	for _, q := range qs {
+		switch {
+		case q.err != nil:
+			failed++
+		case !q.right:
+			wrong++
+		}
+		took = append(took, q.took)
+		if q.took > fastQuery {
+			slow++
+		}
+	}
+	slices.Sort(took)
+	if len(took) == 0 {
+		return false, fmt.Errorf("no DNS query in %s", elapsed)
+	}
+	p50, p99, worst := took[len(took)/2], took[len(took)*99/100], took[len(took)-1]
+	// A stall would show in every answer queued behind it: slower than a
+	// probe's timeouts.
+	dnsOK := wrong == 0 && failed == 0 && worst <= both
+	ok = ok && dnsOK
+	fmt.Printf("DNS: %d queries, %d wrong, %d failed, %d over %s; p50 %s, p99 %s, max %s (bound %s): %s\n",
+		len(qs), wrong, failed, slow, fastQuery, p50, p99, worst, both, yes(dnsOK))
+
+	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
+	// Garbage between collections lets the heap double before the next
+	// one; a probe that read an endless body whole would hold hundreds of
+	// MiB (loopback moves GiB a second).
+	memOK := growth <= 4<<20 && peak <= 2*before.HeapInuse+16<<20
+	ok = ok && memOK
+	fmt.Printf("heap in use: %.1f MiB before, %.1f MiB after (%+.1f MiB; bound +4 MiB), peak %.1f MiB (bound %.1f MiB): %s\n",
+		mib(before.HeapInuse), mib(after.HeapInuse), float64(growth)/(1<<20), mib(peak), mib(2*before.HeapInuse+16<<20), yes(memOK))
+	return ok, nil
+}
+
+func corefile(cases []hostileCase, healthyURL, statusAddr string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `example.org:0 {
+    bind 127.0.0.1
+    healthfailover {
+        check healthy %s/ {
+            interval %s
+        }
+        record healthy.example.org A {
+            primary 127.0.0.1 check healthy
+            secondary 127.0.0.2
+        }
+`, healthyURL, healthyInterval)
+	for i, c := range cases {
+		fmt.Fprintf(&b, `        check %s %s {
+            interval %s
+            connect_timeout %s
+            response_timeout %s
+            failure_threshold 1
+            %s
+        }
+        record %s.example.org A {
+            primary 127.0.1.%d check %s
+            secondary 127.0.2.%d
+        }
+`, c.name, c.url, interval, connectTimeout, responseTimeout, c.options, c.name, i+1, c.name, i+1)
+	}
+	fmt.Fprintf(&b, "        status %s\n    }\n}\n", statusAddr)
+	return b.String()
+}
+
+// statusDoc is the part of the status endpoint's JSON read here.
+type statusDoc struct {
+	Checks []checkStatus `json:"checks"`
+}
+
+type checkStatus struct {
+	Name        string      `json:"name"`
+	Healthy     bool        `json:"healthy"`
+	Successes   uint64      `json:"successes"`
+	Failures    uint64      `json:"failures"`
+	Transitions uint64      `json:"transitions"`
+	Last        *lastResult `json:"last"`
+}
+
+type lastResult struct {
+	Reason  string           `json:"reason"`
+	Message string           `json:"message"`
+	At      time.Time        `json:"at"`
+	Phases  map[string]int64 `json:"phases_us"`
+}
+
+func (d statusDoc) check(name string) (checkStatus, bool) {
+	for _, c := range d.Checks {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return checkStatus{}, false
+}
+
+func allDown(doc statusDoc, cases []hostileCase) bool {
+	for _, c := range cases {
+		st, ok := doc.check(c.name)
+		if !ok || st.Healthy || st.Last == nil {
+			return false
+		}
+	}
+	return true
+}
+
+func readStatus(addr string) (statusDoc, error) {
+	var doc statusDoc
+	c := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := c.Get("http://" + addr + "/status")
+	if err != nil {
+		return doc, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return doc, fmt.Errorf("status endpoint: %s", resp.Status)
+	}
+	return doc, json.NewDecoder(resp.Body).Decode(&doc)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
+
+func mib(n uint64) float64 { return float64(n) / (1 << 20) }
+
+func yes(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "NO"
+}
+
+func printTable(rows [][]string) {
+	widths := make([]int, len(rows[0]))
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len(cell))
+		}
+	}
+	for _, row := range rows {
+		var line strings.Builder
+		for i, cell := range row {
+			fmt.Fprintf(&line, "%-*s  ", widths[i], cell)
+		}
+		fmt.Println(strings.TrimRight(line.String(), " "))
+	}
+}
