@@ -123,8 +123,8 @@ func (s *serverIDs) name(id int) string {
 }
 
 type answerLabels struct {
-	server, record, qtype string
-	tier                  int
+	server, block, record, qtype string
+	tier                         int
 }
 
 // eachAnswerCount calls f with every set's counts above zero.
@@ -132,7 +132,7 @@ func (t *table) eachAnswerCount(f func(answerLabels, uint64)) {
 	for _, s := range t.sets {
 		qtype := dns.TypeToString[s.qtype]
 		s.answers.each(func(server, tier int, n uint64) {
-			f(answerLabels{t.servers.name(server), s.name, qtype, tier}, n)
+			f(answerLabels{t.servers.name(server), t.block, s.name, qtype, tier}, n)
 		})
 	}
 }
@@ -140,7 +140,7 @@ func (t *table) eachAnswerCount(f func(answerLabels, uint64)) {
 var answersDesc = prometheus.NewDesc(
 	prometheus.BuildFQName(plugin.Namespace, subsystem, "answers_total"),
 	"Answers by server, record set and the tier that served them (0 when all members were down).",
-	[]string{"server", "record", "type", "tier"}, nil,
+	[]string{"server", "block", "record", "type", "tier"}, nil,
 )
 
 // answersCollector exports answers_total: the counts of the tables serving
@@ -215,6 +215,6 @@ func (c *answersCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Unlock()
 	for l, n := range totals {
 		ch <- prometheus.MustNewConstMetric(answersDesc, prometheus.CounterValue, float64(n),
-			l.server, l.record, l.qtype, tierLabels[l.tier])
+			l.server, l.block, l.record, l.qtype, tierLabels[l.tier])
 	}
 }

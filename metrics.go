@@ -12,15 +12,17 @@ import (
 
 const subsystem = "healthfailover"
 
-// Labels are check names, record names and fixed reasons, phases and tiers:
-// cardinality is bounded by the Corefile.
+// Labels are server blocks, check names, record names and fixed reasons,
+// phases and tiers: cardinality is bounded by the Corefile. Every per-check
+// and per-record series carries the block, since two server blocks may use
+// the same check name or define the same record.
 var (
 	checkHealthy = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "check_healthy",
 		Help:      "Health of each check: 1 healthy, 0 unhealthy (Route 53's HealthCheckStatus).",
-	}, []string{"check"})
+	}, []string{"block", "check"})
 
 	probeDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace,
@@ -28,42 +30,42 @@ var (
 		Name:      "probe_duration_seconds",
 		Help:      "Duration of each phase of a probe: connect, tls_handshake, first_byte and total (Route 53's ConnectionTime, SSLHandshakeTime, TimeToFirstByte).",
 		Buckets:   []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
-	}, []string{"check", "phase"})
+	}, []string{"block", "check", "phase"})
 
 	probesTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "probes_total",
 		Help:      "Probes by check and result reason (ok for a success).",
-	}, []string{"check", "reason"})
+	}, []string{"block", "check", "reason"})
 
 	transitionsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "transitions_total",
 		Help:      "Health transitions by check and the state entered (healthy or unhealthy).",
-	}, []string{"check", "to"})
+	}, []string{"block", "check", "to"})
 
 	healthyChildren = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "calculated_healthy_children",
 		Help:      "Number of healthy children of each calculated check.",
-	}, []string{"check"})
+	}, []string{"block", "check"})
 
 	servingTier = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "record_serving_tier",
 		Help:      "The tier each record set answers from (1 primary, 2 secondary, …); 0 when no member is healthy.",
-	}, []string{"record", "type"})
+	}, []string{"block", "record", "type"})
 
 	healthyMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
 		Name:      "record_healthy_members",
 		Help:      "Number of healthy members of each record set, across tiers.",
-	}, []string{"record", "type"})
+	}, []string{"block", "record", "type"})
 )
 
 var tierLabels = func() []string {
@@ -75,8 +77,8 @@ var tierLabels = func() []string {
 }()
 
 // observeProbe records one probe's result and phase timings.
-func observeProbe(check string, r checker.Result) {
-	probesTotal.WithLabelValues(check, string(r.Reason)).Inc()
+func observeProbe(block, check string, r checker.Result) {
+	probesTotal.WithLabelValues(block, check, string(r.Reason)).Inc()
 	phases := []struct {
 		name string
 		d    float64
@@ -88,32 +90,32 @@ func observeProbe(check string, r checker.Result) {
 	}
 	for _, p := range phases {
 		if p.d > 0 {
-			probeDuration.WithLabelValues(check, p.name).Observe(p.d)
+			probeDuration.WithLabelValues(block, check, p.name).Observe(p.d)
 		}
 	}
 }
 
 // observeState sets a check's gauges.
-func observeState(st checker.State) {
-	checkHealthy.WithLabelValues(st.Name).Set(boolFloat(st.Healthy))
+func observeState(block string, st checker.State) {
+	checkHealthy.WithLabelValues(block, st.Name).Set(boolFloat(st.Healthy))
 	if st.Kind == checker.Calculated {
-		healthyChildren.WithLabelValues(st.Name).Set(float64(st.HealthyChildren))
+		healthyChildren.WithLabelValues(block, st.Name).Set(float64(st.HealthyChildren))
 	}
 }
 
-func observeTransition(t checker.Transition) {
+func observeTransition(block string, t checker.Transition) {
 	to := "unhealthy"
 	if t.To {
 		to = "healthy"
 	}
-	transitionsTotal.WithLabelValues(t.Check, to).Inc()
+	transitionsTotal.WithLabelValues(block, t.Check, to).Inc()
 }
 
 // observeAnswer sets a record set's gauges when its answer changes.
-func observeAnswer(s *recordSet, a *answer) {
+func observeAnswer(block string, s *recordSet, a *answer) {
 	typ := dns.TypeToString[s.qtype]
-	servingTier.WithLabelValues(s.name, typ).Set(float64(a.tier))
-	healthyMembers.WithLabelValues(s.name, typ).Set(float64(a.healthyMembers))
+	servingTier.WithLabelValues(block, s.name, typ).Set(float64(a.tier))
+	healthyMembers.WithLabelValues(block, s.name, typ).Set(float64(a.healthyMembers))
 }
 
 func boolFloat(b bool) float64 {

@@ -266,6 +266,8 @@ type table struct {
 	sets    []*recordSet     // in dependency order: alias targets first
 	byCheck map[string][]*recordSet
 	health  healthFunc
+	// block labels the table's metrics: the server block it serves.
+	block string
 
 	mu sync.Mutex // serialises rebuilds
 	// onChange, when set, is told of every answer swapped in.

@@ -1,9 +1,7 @@
 package healthfailover
 
 import (
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
@@ -18,8 +16,10 @@ var log = clog.NewWithPlugin(pluginName)
 func init() { plugin.Register(pluginName, setup) }
 
 // running hands check state from one configuration to the next on reload:
-// the checker of each block, by the block's zones. It is the only mutable
-// package state besides the metrics.
+// the checker of each server block, by the block's keys with their ports
+// (example.org:1301 and example.org:1302 have the same zones but are two
+// blocks with health of their own). It is the only mutable package state
+// besides the metrics.
 var running = struct {
 	sync.Mutex
 	byKey map[string]*checker.Checker
@@ -34,7 +34,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	key := strings.Join(cfg.zones, " ")
+	key := cfg.block
 
 	// Nothing starts before OnStartup: if another directive's setup fails,
 	// this instance is dropped and its OnShutdown never runs.
@@ -48,7 +48,8 @@ func setup(c *caddy.Controller) error {
 		return h.startStatus()
 	})
 	// The status listener moves from the old instance to the new one on
-	// reload, as the health plugin's does.
+	// reload, as the health plugin's does; the blocks that name one status
+	// address share its listener (status_listener.go).
 	c.OnRestart(h.stopStatus)
 	c.OnRestartFailed(h.startStatus)
 	c.OnShutdown(func() error {
@@ -72,29 +73,30 @@ func setup(c *caddy.Controller) error {
 // newHandler wires a parsed configuration: checks, record table, metrics
 // and transition logs. It starts nothing.
 func newHandler(cfg *config) (*HealthFailover, error) {
-	checks, err := checker.New(cfg.checks, checker.Options{OnResult: observeProbe})
+	block := cfg.block
+	checks, err := checker.New(cfg.checks, checker.Options{OnResult: func(check string, r checker.Result) {
+		observeProbe(block, check, r)
+	}})
 	if err != nil {
 		return nil, err
 	}
 	h := newAnswerer(cfg, checks.Healthy)
 	h.checks = checks
-	h.table.onChange = observeAnswer
+	h.table.onChange = func(s *recordSet, a *answer) { observeAnswer(block, s, a) }
 	for _, s := range h.table.sets {
-		observeAnswer(s, s.current.Load())
+		observeAnswer(block, s, s.current.Load())
 	}
 	for _, st := range checks.Snapshot() {
-		observeState(st)
+		observeState(block, st)
 	}
 	checks.Subscribe(func(t checker.Transition) {
 		// Health carried over from the previous configuration changes
 		// the answers but is no new transition to log or count.
 		if !t.Inherited {
-			log.Infof("check %s: %s -> %s (%s)", t.Check, healthWord(t.From), healthWord(t.To), t.Message)
-			observeTransition(t)
+			log.Infof("%s: check %s: %s -> %s (%s)", block, t.Check, healthWord(t.From), healthWord(t.To), t.Message)
+			observeTransition(block, t)
 		}
-		if st, ok := checks.State(t.Check); ok {
-			observeState(st)
-		}
+		observeState(block, t.State)
 		h.table.checkChanged(t.Check)
 	})
 	return h, nil
@@ -110,9 +112,14 @@ func newAnswerer(cfg *config, health healthFunc) *HealthFailover {
 		status:  cfg.status,
 		table:   newTable(cfg.sets, health),
 	}
-	serial := uint32(time.Now().Unix())
+	h.table.block = cfg.block
+	serial := cfg.serial()
+	h.ns, h.nsNames = map[string][]dns.RR{}, cfg.ns
 	for _, z := range cfg.zones {
-		h.soa[z] = newSOA(z, serial)
+		h.soa[z] = newSOA(z, cfg.ns, serial)
+		for _, ns := range cfg.ns {
+			h.ns[z] = append(h.ns[z], &dns.NS{Hdr: dns.RR_Header{Name: z, Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: nsTTL}, Ns: ns})
+		}
 	}
 	for name := range h.table.byName {
 		zone := plugin.Zones(cfg.zones).Matches(name)
@@ -138,13 +145,21 @@ func parentName(name string) string {
 	return name[i:]
 }
 
+// nsTTL is the TTL of the apex NS records: the name servers do not fail
+// over, so resolvers may keep them longer than the answers.
+const nsTTL = 3600
+
 // newSOA makes the zone's SOA, carried by negative answers so that
-// resolvers cache them for a short, known time.
-func newSOA(zone string, serial uint32) *dns.SOA {
+// resolvers cache them for a short, known time. Its MNAME is the first
+// name server of `ns`, or a made-up name without it.
+func newSOA(zone string, nameServers []string, serial uint32) *dns.SOA {
 	ns := "ns.dns." + zone
 	mbox := "hostmaster." + zone
 	if zone == "." {
 		ns, mbox = "ns.dns.", "hostmaster."
+	}
+	if len(nameServers) > 0 {
+		ns = nameServers[0]
 	}
 	return &dns.SOA{
 		Hdr:     dns.RR_Header{Name: zone, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: defaultTTL},
