@@ -30,7 +30,9 @@ type HealthFailover struct {
 	fall      fall.F
 	table     *table
 	soa       map[string]*dns.SOA // by zone
-	parents   map[string]bool     // names that exist only as ancestors of defined ones
+	ns        map[string][]dns.RR // the apex NS records, by zone; empty without `ns`
+	nsNames   []string
+	parents   map[string]bool // names that exist only as ancestors of defined ones
 	checks    *checker.Checker
 	status    string // address of the status endpoint, empty for none
 	statusSrv statusServer
@@ -71,6 +73,11 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	if !defined && h.fall.Through(qname) {
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
+	// A zone transfer or a NOTIFY is no query: answering it as one would
+	// tell a secondary that the zone is empty. There is nothing to transfer.
+	if r.Opcode != dns.OpcodeQuery || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		return dns.RcodeRefused, nil
+	}
 
 	m := new(dns.Msg)
 	m.SetReply(r)
@@ -79,6 +86,9 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	switch {
 	case qname == zone && qtype == dns.TypeSOA:
 		m.Answer = []dns.RR{h.soa[zone]}
+	case qname == zone && qtype == dns.TypeNS && len(h.ns[zone]) > 0:
+		m.Answer = h.ns[zone]
+		m.Extra = h.glue(ctx)
 	case !defined && (qname == zone || h.parents[qname]):
 		// The name exists (the apex, or an ancestor of a defined name): NODATA.
 	case !defined:
@@ -150,6 +160,19 @@ func (h *HealthFailover) answer(ctx context.Context, names names, qtype uint16) 
 		return rrs, servfail && len(rrs) == 0
 	}
 	return rrs, false
+}
+
+// glue returns the addresses of the name servers that this plugin defines
+// itself, for the additional section of an NS answer.
+func (h *HealthFailover) glue(ctx context.Context) []dns.RR {
+	var extra []dns.RR
+	for _, ns := range h.nsNames {
+		if names, ok := h.table.byName[ns]; ok && names.cname == nil {
+			rrs, _ := h.answer(ctx, names, dns.TypeANY)
+			extra = append(extra, rrs...)
+		}
+	}
+	return extra
 }
 
 // sets returns the sets that answer a query type at a name: ANY gets both

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,22 +19,25 @@ import (
 
 // Limits of the Corefile contract.
 const (
-	minThreshold = 1
-	maxThreshold = 10
-	// minInterval keeps a typo ("interval 1ms") from turning a check into a load test.
-	minInterval = 100 * time.Millisecond
-	maxTier     = 10
-	maxWeight   = 255
-	defaultTTL  = 30
+	maxTier    = 10
+	maxWeight  = 255
+	defaultTTL = 30
 )
 
 // config is one healthfailover block, parsed and checked.
 type config struct {
+	// block names the server block: its keys as CoreDNS normalises them,
+	// port included. It labels metrics and logs and keys the hand-over of
+	// check state on reload.
+	block  string
 	zones  []string
 	checks []checker.Spec
 	sets   []*setSpec
 	fall   fall.F
 	status string
+	// ns are the name servers of every zone's apex, fully qualified; the
+	// first is also the SOA's MNAME. Nil without `ns`.
+	ns []string
 }
 
 // setSpec is a record set as written in the Corefile.
@@ -85,7 +89,7 @@ func parse(c *caddy.Controller) (*config, error) {
 		if cfg != nil {
 			return nil, c.Err("healthfailover is used twice in this server block: merge the two blocks")
 		}
-		cfg = &config{}
+		cfg = &config{block: blockName(c)}
 		cfg.zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
 		checkPos := map[string]position{}
 		for c.NextBlock() {
@@ -108,6 +112,15 @@ func parse(c *caddy.Controller) (*config, error) {
 				cfg.sets = append(cfg.sets, set)
 			case "fallthrough":
 				cfg.fall.SetZonesFromArgs(c.RemainingArgs())
+			case "ns":
+				if cfg.ns != nil {
+					return nil, c.Err("ns is given twice: list every name server on one line")
+				}
+				ns, err := parseNS(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				cfg.ns = ns
 			case "status":
 				args := c.RemainingArgs()
 				if len(args) != 1 {
@@ -139,7 +152,7 @@ func openBlock(c *caddy.Controller) bool {
 }
 
 // blockOptions calls fn for every option of an open block, with the controller
-// on the option's name.
+// on the option's line.
 func blockOptions(c *caddy.Controller, fn func(name string, args []string) error) error {
 	for c.Next() {
 		if c.Val() == "}" {
@@ -166,7 +179,11 @@ func blockOptions(c *caddy.Controller, fn func(name string, args []string) error
 	return c.EOFErr()
 }
 
+// parseCheck reads a check into a Spec and has the checker judge it: the
+// checker owns every rule of what a check may be, and its error names the
+// option at fault, which is mapped here to the line it was written on.
 func parseCheck(c *caddy.Controller) (checker.Spec, error) {
+	checkPos := here(c)
 	args := c.RemainingArgs()
 	if len(args) < 2 {
 		return checker.Spec{}, c.Errf("check needs a name and a URL or 'calculated CHILD...'")
@@ -178,13 +195,6 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 		}
 		spec.Kind = checker.Calculated
 		spec.Children = args[2:]
-		seen := map[string]bool{}
-		for _, child := range spec.Children {
-			if seen[child] {
-				return spec, c.Errf("calculated check %q lists child %q twice", spec.Name, child)
-			}
-			seen[child] = true
-		}
 	} else {
 		if len(args) > 2 {
 			return spec, c.Errf("check %q: unexpected %q after the URL", spec.Name, args[2])
@@ -194,48 +204,45 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 		}
 	}
 
-	var timeoutsSet [2]bool
+	// A count is positive in a Corefile: in a Spec, 0 stands for the
+	// default. Its range is the checker's to judge.
+	countArg := func(name string, opts []string) (int, error) {
+		v, err := oneArg(c, opts)
+		if err != nil {
+			return 0, err
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return 0, c.Errf("%s %q: must be a positive whole number", name, v)
+		}
+		return n, nil
+	}
+	optionPos := map[string]position{}
 	if openBlock(c) {
 		err := blockOptions(c, func(name string, opts []string) error {
 			if spec.Kind == checker.Calculated && name != "healthy_threshold" {
 				return c.Errf("unknown property %q for calculated check %q (only healthy_threshold)", name, spec.Name)
 			}
+			optionPos[name] = here(c)
 			var err error
 			switch name {
 			case "host":
 				spec.Host, err = oneArg(c, opts)
 			case "search":
-				if spec.Kind == checker.TCP {
-					return c.Errf("search is for http and https checks, not tcp (check %q)", spec.Name)
-				}
 				spec.Search, err = oneArg(c, opts)
 			case "interval":
 				spec.Interval, err = durationArg(c, name, opts)
-				if err == nil && spec.Interval < minInterval {
-					return c.Errf("interval %s is shorter than the minimum %s", spec.Interval, minInterval)
-				}
 			case "connect_timeout":
 				spec.ConnectTimeout, err = durationArg(c, name, opts)
-				timeoutsSet[0] = true
 			case "response_timeout":
-				if spec.Kind == checker.TCP {
-					return c.Errf("response_timeout is for http and https checks, not tcp (check %q)", spec.Name)
-				}
 				spec.ResponseTimeout, err = durationArg(c, name, opts)
-				timeoutsSet[1] = true
 			case "failure_threshold":
-				spec.FailureThreshold, err = intArg(c, name, opts, minThreshold, maxThreshold)
+				spec.FailureThreshold, err = countArg(name, opts)
 			case "success_threshold":
-				spec.SuccessThreshold, err = intArg(c, name, opts, minThreshold, maxThreshold)
+				spec.SuccessThreshold, err = countArg(name, opts)
 			case "healthy_threshold":
-				if spec.Kind != checker.Calculated {
-					return c.Errf("healthy_threshold is for calculated checks (check %q)", spec.Name)
-				}
-				spec.HealthyThreshold, err = intArg(c, name, opts, 1, len(spec.Children))
+				spec.HealthyThreshold, err = countArg(name, opts)
 			case "tls_verify":
-				if spec.Kind != checker.HTTPS {
-					return c.Errf("tls_verify is for https checks (check %q)", spec.Name)
-				}
 				err = noArgs(c, name, opts)
 				spec.TLSVerify = true
 			case "invert":
@@ -253,39 +260,18 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 			return spec, err
 		}
 	}
-	if spec.Kind == checker.Calculated {
-		return spec, nil
-	}
-	if err := fitTimeouts(c, &spec, timeoutsSet); err != nil {
-		return spec, err
-	}
-	// What the parser accepts, the checker must run: its own rules decide.
-	if err := checker.Validate([]checker.Spec{spec.WithDefaults()}); err != nil {
-		return spec, c.Errf("%v", err)
+	// References to other checks are judged once the block is read.
+	if err := spec.Validate(); err != nil {
+		pos := checkPos
+		var se *checker.SpecError
+		if errors.As(err, &se) {
+			if p, ok := optionPos[se.Field]; ok {
+				pos = p
+			}
+		}
+		return spec, pos.errorf("%v", err)
 	}
 	return spec, nil
-}
-
-// fitTimeouts shrinks default timeouts to a short interval, since a check
-// never overlaps itself, and refuses explicit ones that cannot fit.
-func fitTimeouts(c *caddy.Controller, spec *checker.Spec, set [2]bool) error {
-	interval := spec.Interval
-	if interval == 0 {
-		interval = checker.DefaultInterval
-	}
-	if !set[0] {
-		spec.ConnectTimeout = min(checker.DefaultConnectTimeout, interval)
-	}
-	if !set[1] && spec.Kind != checker.TCP {
-		spec.ResponseTimeout = min(checker.DefaultResponseTimeout, interval)
-	}
-	if spec.ConnectTimeout > interval {
-		return c.Errf("check %q: connect_timeout %s is longer than the interval %s", spec.Name, spec.ConnectTimeout, interval)
-	}
-	if spec.ResponseTimeout > interval {
-		return c.Errf("check %q: response_timeout %s is longer than the interval %s", spec.Name, spec.ResponseTimeout, interval)
-	}
-	return nil
 }
 
 // parseTarget fills the kind, address and path of a check from its URL.
@@ -315,18 +301,14 @@ func parseTarget(spec *checker.Spec, raw string) error {
 		if port == "" {
 			return fmt.Errorf("bad URL %q: a tcp check needs a port", raw)
 		}
-		if (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-			return fmt.Errorf("bad URL %q: a tcp check has no path", raw)
-		}
 	default:
 		return fmt.Errorf("bad URL %q: scheme %q is not http, https or tcp", raw, u.Scheme)
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("bad URL %q: port %q is not in 1-65535", raw, port)
-	}
 	spec.Address = net.JoinHostPort(u.Hostname(), port)
-	if spec.Kind != checker.TCP {
-		spec.Path = u.RequestURI()
+	// The checker judges the address and the path: a tcp check has none,
+	// and "tcp://host:port/" writes none.
+	if path := u.RequestURI(); spec.Kind != checker.TCP || path != "/" {
+		spec.Path = path
 	}
 	return nil
 }
@@ -489,6 +471,28 @@ func memberValue(qtype uint16, v string) (string, error) {
 		}
 		return name, nil
 	}
+}
+
+// parseNS reads the names of `ns NAME...`.
+func parseNS(c *caddy.Controller, args []string) ([]string, error) {
+	if len(args) == 0 {
+		return nil, c.Err("ns needs at least one name server name")
+	}
+	var names []string
+	for _, a := range args {
+		if net.ParseIP(a) != nil {
+			return nil, c.Errf("ns %s: an NS record names a host, not an address", a)
+		}
+		name := fqdn(a)
+		if _, ok := dns.IsDomainName(name); !ok {
+			return nil, c.Errf("ns %q is not a domain name", a)
+		}
+		if slices.Contains(names, name) {
+			return nil, c.Errf("ns %s is listed twice", name)
+		}
+		names = append(names, name)
+	}
+	return names, nil
 }
 
 func fqdn(s string) string { return strings.ToLower(dns.Fqdn(s)) }

@@ -51,7 +51,7 @@ func TestParseErrors(t *testing.T) {
 		}`, "Testfile:2 - Error during parsing: check \"a\": address \"a..b:80\" is not HOST:PORT"},
 		{"bad port", `healthfailover {
 			check a http://127.0.0.1:99999/
-		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"http://127.0.0.1:99999/\": port \"99999\" is not in 1-65535"},
+		}`, "Testfile:2 - Error during parsing: check \"a\": port \"99999\" of address \"127.0.0.1:99999\" is not in 1-65535"},
 		{"tcp without port", `healthfailover {
 			check a tcp://127.0.0.1
 		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"tcp://127.0.0.1\": a tcp check needs a port"},
@@ -59,7 +59,7 @@ func TestParseErrors(t *testing.T) {
 			check a tcp://127.0.0.1:80 {
 				search ok
 			}
-		}`, "Testfile:3 - Error during parsing: search is for http and https checks, not tcp (check \"a\")"},
+		}`, "Testfile:3 - Error during parsing: check \"a\": search is for http and https checks, not tcp"},
 		{"unknown check", `healthfailover {
 			record www.example.org A {
 				primary 127.0.0.1 check nope
@@ -68,11 +68,11 @@ func TestParseErrors(t *testing.T) {
 		{"unknown child", `healthfailover {
 			check all calculated a b
 			check a tcp://127.0.0.1:80
-		}`, "Testfile:2 - Error during parsing: calculated check \"all\": unknown child check \"b\""},
+		}`, "Testfile:2 - Error during parsing: check \"all\": unknown child check \"b\""},
 		{"calculated cycle", `healthfailover {
 			check x calculated y
 			check y calculated x
-		}`, "Testfile:2 - Error during parsing: calculated check cycle: x -> y -> x"},
+		}`, "Testfile:2 - Error during parsing: check \"x\": in a cycle of calculated checks: x -> y -> x"},
 		{"unknown alias", `healthfailover {
 			record www.example.org A {
 				primary alias web.example.org
@@ -138,18 +138,18 @@ func TestParseErrors(t *testing.T) {
 			check a tcp://127.0.0.1:80 {
 				failure_threshold 11
 			}
-		}`, "Testfile:3 - Error during parsing: failure_threshold \"11\": want a number in 1-10"},
+		}`, "Testfile:3 - Error during parsing: check \"a\": failure_threshold 11 is not in 1-10"},
 		{"threshold zero", `healthfailover {
 			check a tcp://127.0.0.1:80 {
 				success_threshold 0
 			}
-		}`, "Testfile:3 - Error during parsing: success_threshold \"0\": want a number in 1-10"},
+		}`, "Testfile:3 - Error during parsing: success_threshold \"0\": must be a positive whole number"},
 		{"healthy_threshold above children", `healthfailover {
 			check a tcp://127.0.0.1:80
 			check all calculated a {
 				healthy_threshold 2
 			}
-		}`, "Testfile:4 - Error during parsing: healthy_threshold \"2\": want a number in 1-1"},
+		}`, "Testfile:4 - Error during parsing: check \"all\": healthy_threshold 2 is not in 1-1 (the number of children)"},
 		{"negative duration", `healthfailover {
 			check a tcp://127.0.0.1:80 {
 				interval -5s
@@ -165,12 +165,12 @@ func TestParseErrors(t *testing.T) {
 				interval 1s
 				response_timeout 2s
 			}
-		}`, "Testfile:5 - Error during parsing: check \"a\": response_timeout 2s is longer than the interval 1s"},
+		}`, "Testfile:4 - Error during parsing: check \"a\": response_timeout 2s is longer than the interval 1s"},
 		{"interval too short", `healthfailover {
 			check a http://127.0.0.1/ {
 				interval 10ms
 			}
-		}`, "Testfile:3 - Error during parsing: interval 10ms is shorter than the minimum 100ms"},
+		}`, "Testfile:3 - Error during parsing: check \"a\": interval 10ms is shorter than the minimum 100ms"},
 		{"weights on some members only", `healthfailover {
 			record www.example.org A {
 				primary 127.0.0.1 weight 10
@@ -197,7 +197,32 @@ func TestParseErrors(t *testing.T) {
 			check a http://127.0.0.1/ {
 				tls_verify
 			}
-		}`, "Testfile:3 - Error during parsing: tls_verify is for https checks (check \"a\")"},
+		}`, "Testfile:3 - Error during parsing: check \"a\": tls_verify is for https checks, not http"},
+		// The checker judges a check and names the option at fault; the
+		// parser points at that option's line, or at the check's.
+		{"response_timeout on tcp", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				interval 5s
+				response_timeout 1s
+			}
+		}`, "Testfile:4 - Error during parsing: check \"a\": response_timeout is for http and https checks, not tcp"},
+		{"connect_timeout longer than the default interval", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				connect_timeout 11s
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": connect_timeout 11s is longer than the interval 10s"},
+		{"healthy_threshold on http", `healthfailover {
+			check a http://127.0.0.1/ {
+				healthy_threshold 1
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": healthy_threshold is for calculated checks"},
+		{"child listed twice", `healthfailover {
+			check a tcp://127.0.0.1:80
+			check all calculated a a
+		}`, "Testfile:3 - Error during parsing: check \"all\": child check \"a\" is listed twice"},
+		{"tcp with a path", `healthfailover {
+			check a tcp://127.0.0.1:80/health
+		}`, "Testfile:2 - Error during parsing: check \"a\": a tcp check has no path"},
 		{"two blocks", "healthfailover\nhealthfailover", "Testfile:2 - Error during parsing: healthfailover is used twice in this server block: merge the two blocks"},
 		{"weight out of range", `healthfailover {
 			record www.example.org A {
@@ -213,6 +238,36 @@ func TestParseErrors(t *testing.T) {
 				secondary a.example.org
 			}
 		}`, "Testfile:2 - Error during parsing: CNAME loop: a.example.org. -> b.example.org. -> a.example.org."},
+		{"member twice in one tier", `healthfailover {
+			record www.example.org A {
+				primary 127.0.0.1 check a
+				secondary 127.0.0.2
+				primary 127.0.0.1
+			}
+			check a tcp://127.0.0.1:80
+		}`, "Testfile:5 - Error during parsing: record www.example.org.: primary 127.0.0.1 is given twice (first at line 3)"},
+		{"alias twice in one tier", `healthfailover {
+			record pool.example.org A {
+				primary 127.0.0.1
+			}
+			record www.example.org A {
+				tier 3 alias pool.example.org
+				tier 3 alias POOL.example.org. weight 1
+			}
+		}`, "Testfile:7 - Error during parsing: record www.example.org.: tier 3 alias pool.example.org. is given twice (first at line 6)"},
+		{"ns without a name", `healthfailover {
+			ns
+		}`, "Testfile:2 - Error during parsing: ns needs at least one name server name"},
+		{"ns with an address", `healthfailover {
+			ns 192.0.2.53
+		}`, "Testfile:2 - Error during parsing: ns 192.0.2.53: an NS record names a host, not an address"},
+		{"ns twice", `healthfailover {
+			ns ns1.example.org ns2.example.org NS1.example.org.
+		}`, "Testfile:2 - Error during parsing: ns ns1.example.org. is listed twice"},
+		{"ns given twice", `healthfailover {
+			ns ns1.example.org
+			ns ns2.example.org
+		}`, "Testfile:3 - Error during parsing: ns is given twice: list every name server on one line"},
 		{"CNAME to itself", `healthfailover {
 			record www.example.org CNAME {
 				primary www.example.org
@@ -266,7 +321,7 @@ func TestParseValid(t *testing.T) {
 			}`,
 			zones: []string{"example.org."},
 			checks: []checker.Spec{{Name: "east", Kind: checker.HTTP, Address: "127.0.0.1:8080", Path: "/health",
-				Interval: time.Second, ConnectTimeout: time.Second, ResponseTimeout: time.Second, FailureThreshold: 2}},
+				Interval: time.Second, FailureThreshold: 2}},
 			sets: []*setSpec{{name: "www.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 6}, members: []memberSpec{
 				{tier: 1, value: "127.0.0.1", check: "east", weight: -1, pos: position{"Testfile", 7}},
 				{tier: 2, value: "127.0.0.2", weight: -1, pos: position{"Testfile", 8}},
@@ -284,8 +339,8 @@ func TestParseValid(t *testing.T) {
 			}`,
 			zones: []string{"example.org."},
 			checks: []checker.Spec{
-				{Name: "v6", Kind: checker.HTTPS, Address: "[::1]:8443", Path: "/?x=1", ConnectTimeout: 4 * time.Second, ResponseTimeout: 2 * time.Second},
-				{Name: "tcp", Kind: checker.TCP, Address: "localhost:22", ConnectTimeout: 4 * time.Second},
+				{Name: "v6", Kind: checker.HTTPS, Address: "[::1]:8443", Path: "/?x=1"},
+				{Name: "tcp", Kind: checker.TCP, Address: "localhost:22"},
 				{Name: "both", Kind: checker.Calculated, Children: []string{"v6", "tcp"}},
 			},
 			sets: []*setSpec{{name: "v6.example.org.", qtype: dns.TypeAAAA, ttl: 30, pos: position{"Testfile", 5}, members: []memberSpec{
@@ -330,7 +385,7 @@ func TestParseValid(t *testing.T) {
 				{Name: "a", Kind: checker.HTTPS, Address: "127.0.0.1:443", Path: "/", Host: "www.example.org", Search: "all good",
 					Interval: 30 * time.Second, ConnectTimeout: 3 * time.Second, ResponseTimeout: 1500 * time.Millisecond,
 					FailureThreshold: 5, SuccessThreshold: 2, TLSVerify: true, Invert: true, Disable: true},
-				{Name: "b", Kind: checker.TCP, Address: "127.0.0.1:25", ConnectTimeout: 4 * time.Second},
+				{Name: "b", Kind: checker.TCP, Address: "127.0.0.1:25"},
 				{Name: "c", Kind: checker.Calculated, Children: []string{"a", "b"}, HealthyThreshold: 1},
 			},
 			sets: []*setSpec{
@@ -360,12 +415,10 @@ func TestParseValid(t *testing.T) {
 			}`,
 			zones: []string{"example.org."},
 			checks: []checker.Spec{
-				{Name: "a", Kind: checker.HTTPS, Address: "127.0.0.1:443", Path: "/", Host: "www.example.org",
-					ConnectTimeout: 4 * time.Second, ResponseTimeout: 2 * time.Second},
-				{Name: "b", Kind: checker.HTTP, Address: "127.0.0.1:80", Path: "/",
-					Interval: time.Second, ConnectTimeout: time.Second, ResponseTimeout: time.Second},
+				{Name: "a", Kind: checker.HTTPS, Address: "127.0.0.1:443", Path: "/", Host: "www.example.org"},
+				{Name: "b", Kind: checker.HTTP, Address: "127.0.0.1:80", Path: "/", Interval: time.Second},
 				{Name: "c", Kind: checker.Calculated, Children: []string{"a", "b"}, HealthyThreshold: 1},
-				{Name: "d", Kind: checker.TCP, Address: "127.0.0.1:25", ConnectTimeout: 4 * time.Second},
+				{Name: "d", Kind: checker.TCP, Address: "127.0.0.1:25"},
 			},
 			sets: []*setSpec{
 				{name: "www.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 6}, members: []memberSpec{

@@ -1,6 +1,8 @@
 package healthfailover
 
 import (
+	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
@@ -12,19 +14,18 @@ import (
 // validate checks what can only be checked once the whole block is read:
 // references between checks and record sets, and where names live.
 func (cfg *config) validate(checkPos map[string]position) error {
+	// The checker owns every rule of what a check may be; an error names
+	// the check, and so its line.
+	if err := checker.Validate(cfg.checks); err != nil {
+		var se *checker.SpecError
+		if errors.As(err, &se) {
+			return checkPos[se.Check].errorf("%v", err)
+		}
+		return err
+	}
 	checks := map[string]checker.Spec{}
 	for _, s := range cfg.checks {
 		checks[s.Name] = s
-	}
-	for _, s := range cfg.checks {
-		for _, child := range s.Children {
-			if _, ok := checks[child]; !ok {
-				return checkPos[s.Name].errorf("calculated check %q: unknown child check %q", s.Name, child)
-			}
-		}
-	}
-	if cycle := checker.FindCycle(cfg.checks); cycle != nil {
-		return checkPos[cycle[0]].errorf("calculated check cycle: %s", strings.Join(cycle, " -> "))
 	}
 
 	type key struct {
@@ -52,7 +53,14 @@ func (cfg *config) validate(checkPos map[string]position) error {
 
 	for _, set := range cfg.sets {
 		weighted := 0
+		firstAt := map[memberSpec]position{}
 		for _, m := range set.members {
+			// The same value twice in one tier would answer twice.
+			same := memberSpec{tier: m.tier, value: m.value, alias: m.alias}
+			if first, dup := firstAt[same]; dup {
+				return m.pos.errorf("record %s: %s %s is given twice (first at line %d)", set.name, tierWord(m.tier), m.valueWord(), first.line)
+			}
+			firstAt[same] = m.pos
 			if m.check != "" {
 				if _, ok := checks[m.check]; !ok {
 					return m.pos.errorf("record %s: unknown check %q", set.name, m.check)
@@ -137,6 +145,25 @@ func expandedSize(s *setSpec, lookup func(string, uint16) *setSpec, memo map[*se
 	}
 	memo[s] = n
 	return n
+}
+
+// tierWord is how a tier is written in the Corefile.
+func tierWord(tier int) string {
+	switch tier {
+	case 1:
+		return "primary"
+	case 2:
+		return "secondary"
+	}
+	return "tier " + strconv.Itoa(tier)
+}
+
+// valueWord is how a member's value is written in the Corefile.
+func (m memberSpec) valueWord() string {
+	if m.alias != "" {
+		return "alias " + m.alias
+	}
+	return m.value
 }
 
 func joinNames(sets []*setSpec) string {
