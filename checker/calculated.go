@@ -112,5 +112,6 @@ func calculatedTransition(calc *check, now time.Time) Transition {
 		Reason:  calc.state.Last.Reason,
 		Message: calc.state.Last.Message,
 		At:      now,
+		State:   calc.state,
 	}
 }

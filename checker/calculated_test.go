@@ -93,7 +93,7 @@ func TestCalculatedLive(t *testing.T) {
 	up := newFlipServer(t, 200, "")
 	flip := newFlipServer(t, 200, "")
 	fast := func(name, addr string) Spec {
-		return Spec{Name: name, Kind: HTTP, Address: addr, Interval: 20 * time.Millisecond, ResponseTimeout: time.Second,
+		return Spec{Name: name, Kind: HTTP, Address: addr, Interval: 250 * time.Millisecond,
 			FailureThreshold: 1, SuccessThreshold: 1}
 	}
 	c, err := New([]Spec{fast("up", up.addr()), fast("flip", flip.addr()),

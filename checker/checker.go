@@ -27,12 +27,12 @@ type Options struct {
 // state. A configuration gets a new Checker; Start hands over the state of
 // the checks that did not change from the previous one.
 //
-// A check that is new (not inherited) starts healthy and unchecked, and its
-// first probe decides its health directly, without thresholds: a dead
-// primary is known after one probe, not after threshold×interval, and a
-// live one is not reported down before it was ever probed. After that the
-// failure and success thresholds apply. An inherited check carries on with
-// its thresholds and counters.
+// A check that is new (not inherited) is probed at once, and Start waits
+// for that first probe; it decides the check's health directly, without
+// thresholds: a dead primary is known after one probe, not after
+// threshold×interval, and a live one is not reported down before it was
+// ever probed. After that the failure and success thresholds apply. An
+// inherited check carries on with its thresholds and counters.
 type Checker struct {
 	opts   Options
 	specs  []Spec
@@ -57,8 +57,7 @@ type Checker struct {
 	stopped bool
 	ctx     context.Context
 	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	sched   scheduler
+	sched   *scheduler // nil until Start, and without checks that probe
 
 	buffers *buffers
 }
@@ -79,6 +78,10 @@ type check struct {
 	// next is when the next probe is due (UnixNano), so that the next
 	// configuration can carry on with the same phase.
 	next atomic.Int64
+	// firstResult, set by Start for a new check, is closed once its first
+	// probe is recorded. Only the goroutine probing the check touches it
+	// after Start, and a check never overlaps itself.
+	firstResult chan struct{}
 }
 
 // New validates specs, with defaults applied, and prepares a Checker. It
@@ -134,36 +137,114 @@ func (c *Checker) Subscribe(fn func(Transition)) {
 	c.subscribers = append(c.subscribers, fn)
 }
 
-// Start starts probing. prev, the previous configuration's Checker (nil for
-// none), keeps running until its own Stop; every check whose Spec equals one
-// of prev's takes over its state, so that a reload loses no health. A check
-// whose inherited health differs from the initial healthy is published as a
-// transition before Start returns, so subscribers that built their view
-// from Healthy after New see the inherited health. A second Start, or a
-// Start after Stop, does nothing.
+// Start starts probing and returns once every new check has its first
+// result, so that nothing is answered from a health nobody has looked at.
+// A probe that hangs holds Start up for at most the check's own timeouts
+// after its first-probe spread; a disabled or calculated check needs no
+// probe of its own, and an inherited one brings its health along.
+//
+// prev, the previous configuration's Checker (nil for none), keeps running
+// until its own Stop; every check whose Spec equals one of prev's takes
+// over its state, so that a reload loses no health. A check whose inherited
+// health differs from the initial healthy is published as a transition
+// before Start returns, so subscribers that built their view from Healthy
+// after New see the inherited health. A second Start, or a Start after
+// Stop, does nothing; a Stop during Start ends the wait.
 func (c *Checker) Start(prev *Checker) {
 	c.life.Lock()
-	defer c.life.Unlock()
 	if c.started || c.stopped {
+		c.life.Unlock()
 		return
 	}
 	c.started = true
-	plans := c.inherit(prev, time.Now())
+	now := time.Now()
+	plans, fresh := c.inherit(prev, now)
 	c.flush()
-	if len(plans) > 0 {
-		c.schedule(plans)
+	firsts := make([]firstResult, 0, len(fresh))
+	for _, p := range fresh {
+		p.check.firstResult = make(chan struct{})
+		firsts = append(firsts, firstResult{done: p.check.firstResult, by: now.Add(p.first + firstProbeBudget(p.check.spec))})
 	}
+	if len(plans) > 0 {
+		c.sched = startScheduler(c.ctx, now, plans, c.probe)
+	}
+	c.life.Unlock()
+	c.awaitFirstResults(firsts)
+}
+
+// firstResultGrace is how long after its probe's own timeouts Start still
+// waits for a first result: a probe that times out returns at its
+// deadline, and its result deserves to be recorded rather than raced.
+const firstResultGrace = 100 * time.Millisecond
+
+// firstProbeBudget is the longest a first probe of s may take to finish.
+func firstProbeBudget(s Spec) time.Duration {
+	if s.Kind == TCP {
+		return s.ConnectTimeout + firstResultGrace
+	}
+	return s.ConnectTimeout + s.ResponseTimeout + firstResultGrace
+}
+
+// firstResult is one new check's first probe that Start waits for.
+type firstResult struct {
+	done chan struct{}
+	by   time.Time // Start waits no longer
+}
+
+// awaitFirstResults waits until every first probe has been recorded or is
+// past its own deadline, or until Stop.
+func (c *Checker) awaitFirstResults(firsts []firstResult) {
+	slices.SortFunc(firsts, func(a, b firstResult) int { return a.by.Compare(b.by) })
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for _, f := range firsts {
+		wait := time.Until(f.by)
+		if wait <= 0 {
+			continue
+		}
+		timer.Reset(wait)
+		select {
+		case <-f.done:
+		case <-timer.C:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}
+
+// probe runs one probe of ch and records its result; it returns false when
+// Stop cut the probe short. It is what the scheduler runs.
+func (c *Checker) probe(ctx context.Context, ch *check, due time.Time) bool {
+	if c.opts.onProbe != nil {
+		c.opts.onProbe(ch.spec.Name, due, time.Now())
+	}
+	r := ch.probe(ctx)
+	if ctx.Err() != nil {
+		return false // cut short by Stop: not a result
+	}
+	c.record(ch, r)
+	if c.opts.OnResult != nil {
+		c.opts.OnResult(ch.spec.Name, r)
+	}
+	if ch.firstResult != nil {
+		close(ch.firstResult)
+		ch.firstResult = nil
+	}
+	return true
 }
 
 // Stop stops probing and returns once every goroutine the Checker started
 // has exited; probes in flight are cut short. It may be called more than
-// once, concurrently, and without Start.
+// once, concurrently, during Start and without Start.
 func (c *Checker) Stop() {
 	c.life.Lock()
 	c.stopped = true
 	c.cancel()
+	sched := c.sched
 	c.life.Unlock()
-	c.wg.Wait()
+	if sched != nil {
+		sched.wait()
+	}
 }
 
 // Ready reports whether every check has a result: its first probe has

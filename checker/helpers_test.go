@@ -70,7 +70,8 @@ func noLeak(t *testing.T) {
 	ok := func() bool {
 		leaked = ""
 		for _, g := range strings.Split(stacks(), "\n\n") {
-			if strings.Contains(g, "checker.(*Checker)") || strings.Contains(g, "checker.(*httpProbe)") ||
+			if strings.Contains(g, "checker.(*Checker)") || strings.Contains(g, "checker.(*scheduler)") ||
+				strings.Contains(g, "checker.(*httpProbe)") ||
 				strings.Contains(g, "checker.(*tcpProbe)") {
 				leaked = g
 				return false

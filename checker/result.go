@@ -78,4 +78,7 @@ type Transition struct {
 	// configuration on reload: the answers must follow it, but it is not a
 	// new change of health to log or count.
 	Inherited bool
+	// State is the check's state right after the change, so that a
+	// subscriber has what it needs without calling back into the Checker.
+	State State
 }

@@ -2,8 +2,10 @@ package checker
 
 import (
 	"container/heap"
+	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -14,10 +16,15 @@ const firstProbeSpread = 250 * time.Millisecond
 // is retired.
 const workerIdle = 5 * time.Second
 
-// scheduler holds the checks waiting for their next probe, soonest first.
-// One goroutine sleeps until the soonest is due and hands each due probe to
-// an idle worker goroutine, or starts a new one when none is idle; the
-// probe puts its check back when it is done, so a check never overlaps
+// scheduler runs each check's probes on time, one at a time per check. It
+// knows nothing of probes, results or health: it is handed a run function
+// that probes a check and records the result, and calls it whenever the
+// check is due.
+//
+// It holds the checks waiting for their next probe, soonest first. One
+// goroutine sleeps until the soonest is due and hands each due check to an
+// idle worker goroutine, or starts a new one when none is idle; the worker
+// puts the check back when its probe is done, so a check never overlaps
 // itself. An idle check costs a queue slot, not a goroutine and its stack,
 // so ten thousand checks stay cheap; and a probe stuck on a silent backend
 // holds up nothing but its own check.
@@ -27,6 +34,13 @@ const workerIdle = 5 * time.Second
 // such as the first probes of every check, sinks to the bottom of the
 // stack and is retired.
 type scheduler struct {
+	// run probes ch and records the result; it returns false when ctx
+	// ended the probe early, which is then no result. due is when the
+	// probe was due.
+	run func(ctx context.Context, ch *check, due time.Time) bool
+	ctx context.Context
+	wg  sync.WaitGroup
+
 	mu    sync.Mutex
 	queue queue
 	idle  []*worker // most recently idle last
@@ -34,12 +48,23 @@ type scheduler struct {
 	wake chan struct{}
 }
 
+// plan is how a check's probing begins: the first probe after first, then
+// on a fixed grid through anchor, interval apart.
+type plan struct {
+	check    *check // handed to run, never looked into
+	interval time.Duration
+	first    time.Duration
+	anchor   time.Time
+	// next is where each next due time is published (UnixNano), so that
+	// the next configuration can carry on with the same phase.
+	next *atomic.Int64
+}
+
 // slot is a check's place in the schedule: its next due time, on the
-// fixed-rate grid through anchor, one interval apart.
+// fixed-rate grid of its plan.
 type slot struct {
-	check  *check
-	due    time.Time
-	anchor time.Time
+	plan
+	due time.Time
 }
 
 // worker is a goroutine that probes what it is handed; nil retires it.
@@ -48,135 +73,132 @@ type worker struct {
 	idleSince time.Time
 }
 
-// schedule queues the planned checks and starts the loop. c.life is held.
-func (c *Checker) schedule(plans []plan) {
-	now := time.Now()
-	c.sched.wake = make(chan struct{}, 1)
+// startScheduler queues the planned checks, their first probes counted
+// from now, and starts probing them until ctx is done.
+func startScheduler(ctx context.Context, now time.Time, plans []plan, run func(context.Context, *check, time.Time) bool) *scheduler {
+	s := &scheduler{run: run, ctx: ctx, wake: make(chan struct{}, 1)}
 	for _, p := range plans {
-		s := &slot{check: p.check, due: now.Add(p.first), anchor: p.anchor}
-		p.check.next.Store(s.due.UnixNano())
-		heap.Push(&c.sched.queue, s)
+		sl := &slot{plan: p, due: now.Add(p.first)}
+		sl.next.Store(sl.due.UnixNano())
+		heap.Push(&s.queue, sl)
 	}
-	c.wg.Add(1)
-	go c.loop()
+	s.wg.Add(1)
+	go s.loop()
+	return s
 }
 
+// wait returns once every goroutine of the scheduler has exited, which
+// they do when its context is done.
+func (s *scheduler) wait() { s.wg.Wait() }
+
 // loop starts every probe that is due, then sleeps until the next one is,
-// until Stop.
-func (c *Checker) loop() {
-	defer c.wg.Done()
+// until the context is done.
+func (s *scheduler) loop() {
+	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var due []*slot
 	for {
 		now := time.Now()
 		wait := workerIdle // at the latest, wake to retire idle workers
-		c.sched.mu.Lock()
-		for len(c.sched.queue) > 0 {
-			if next := c.sched.queue[0].due; next.After(now) {
+		s.mu.Lock()
+		for len(s.queue) > 0 {
+			if next := s.queue[0].due; next.After(now) {
 				wait = min(wait, next.Sub(now))
 				break
 			}
-			due = append(due, heap.Pop(&c.sched.queue).(*slot))
+			due = append(due, heap.Pop(&s.queue).(*slot))
 		}
-		c.sched.mu.Unlock()
-		for i, s := range due {
-			c.dispatch(s)
+		s.mu.Unlock()
+		for i, sl := range due {
+			s.dispatch(sl)
 			due[i] = nil
 		}
 		due = due[:0]
-		c.retire(now)
+		s.retire(now)
 
 		timer.Reset(wait)
 		select {
-		case <-c.ctx.Done():
+		case <-s.ctx.Done():
 			return
 		case <-timer.C:
-		case <-c.sched.wake:
+		case <-s.wake:
 		}
 	}
 }
 
-// dispatch hands s to the most recently idle worker, or to a new one.
-func (c *Checker) dispatch(s *slot) {
-	c.sched.mu.Lock()
-	if n := len(c.sched.idle); n > 0 {
-		w := c.sched.idle[n-1]
-		c.sched.idle[n-1] = nil
-		c.sched.idle = c.sched.idle[:n-1]
-		c.sched.mu.Unlock()
-		w.work <- s
+// dispatch hands sl to the most recently idle worker, or to a new one.
+func (s *scheduler) dispatch(sl *slot) {
+	s.mu.Lock()
+	if n := len(s.idle); n > 0 {
+		w := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		s.mu.Unlock()
+		w.work <- sl
 		return
 	}
-	c.sched.mu.Unlock()
-	c.wg.Add(1)
-	go c.work(s)
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.work(sl)
 }
 
 // retire stops the workers that have been idle for longer than workerIdle:
 // those at the bottom of the stack.
-func (c *Checker) retire(now time.Time) {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	idle := c.sched.idle
+func (s *scheduler) retire(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idle := s.idle
 	n := 0
 	for n < len(idle) && now.Sub(idle[n].idleSince) > workerIdle {
 		idle[n].work <- nil
 		n++
 	}
 	if n > 0 {
-		c.sched.idle = append(idle[:0], idle[n:]...)
-		clear(idle[len(c.sched.idle):])
+		s.idle = append(idle[:0], idle[n:]...)
+		clear(idle[len(s.idle):])
 	}
 }
 
-// work probes s, then whatever it is handed, until it is retired or Stop.
-func (c *Checker) work(s *slot) {
-	defer c.wg.Done()
+// work probes sl, then whatever it is handed, until it is retired or the
+// context is done.
+func (s *scheduler) work(sl *slot) {
+	defer s.wg.Done()
 	w := &worker{work: make(chan *slot, 1)}
-	for s != nil {
-		if !c.probe(s) {
+	for sl != nil {
+		if !s.probe(sl) {
 			return
 		}
-		c.sched.mu.Lock()
+		s.mu.Lock()
 		w.idleSince = time.Now()
-		c.sched.idle = append(c.sched.idle, w)
-		c.sched.mu.Unlock()
+		s.idle = append(s.idle, w)
+		s.mu.Unlock()
 		select {
-		case s = <-w.work:
-		case <-c.ctx.Done():
+		case sl = <-w.work:
+		case <-s.ctx.Done():
 			return
 		}
 	}
 }
 
-// probe runs one probe of a check, records it and puts the check back in
-// the schedule at the next tick of its grid after now: when a probe
-// overruns, the ticks it missed are skipped, not caught up. It returns
-// false when Stop cut the probe short.
-func (c *Checker) probe(s *slot) bool {
-	ch := s.check
-	if c.opts.onProbe != nil {
-		c.opts.onProbe(ch.spec.Name, s.due, time.Now())
+// probe runs one probe of a check and puts the check back in the schedule
+// at the next tick of its grid after now: when a probe overruns, the ticks
+// it missed are skipped, not caught up. It returns false when the context
+// cut the probe short.
+func (s *scheduler) probe(sl *slot) bool {
+	if !s.run(s.ctx, sl.check, sl.due) {
+		return false
 	}
-	r := ch.probe(c.ctx)
-	if c.ctx.Err() != nil {
-		return false // cut short by Stop: not a result
-	}
-	c.record(ch, r)
-	if c.opts.OnResult != nil {
-		c.opts.OnResult(ch.spec.Name, r)
-	}
-	s.due = nextTick(s.anchor, ch.spec.Interval, time.Now())
-	ch.next.Store(s.due.UnixNano())
+	sl.due = nextTick(sl.anchor, sl.interval, time.Now())
+	sl.next.Store(sl.due.UnixNano())
 
-	c.sched.mu.Lock()
-	heap.Push(&c.sched.queue, s)
-	soonest := c.sched.queue[0] == s
-	c.sched.mu.Unlock()
+	s.mu.Lock()
+	heap.Push(&s.queue, sl)
+	soonest := s.queue[0] == sl
+	s.mu.Unlock()
 	if soonest {
 		select {
-		case c.sched.wake <- struct{}{}:
+		case s.wake <- struct{}{}:
 		default: // a wake-up is already pending
 		}
 	}

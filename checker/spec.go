@@ -4,7 +4,7 @@
 package checker
 
 import (
-	"fmt"
+	"slices"
 	"time"
 )
 
@@ -27,6 +27,11 @@ const (
 	DefaultFailureThreshold = 3
 	// SearchLimit is how much of a body string matching looks at.
 	SearchLimit = 5120
+
+	// MinInterval keeps a typo ("1ms") from turning a check into a load
+	// test; MaxThreshold is Route 53's.
+	MinInterval  = 100 * time.Millisecond
+	MaxThreshold = 10
 )
 
 // Spec is the definition of one check. Two checks with equal specs are the
@@ -45,8 +50,9 @@ type Spec struct {
 	// Search, when set, must occur in the first SearchLimit bytes of the body.
 	Search string
 
-	Interval         time.Duration
-	ConnectTimeout   time.Duration
+	Interval       time.Duration
+	ConnectTimeout time.Duration
+	// ResponseTimeout is for http and https; zero for the others.
 	ResponseTimeout  time.Duration
 	FailureThreshold int
 	SuccessThreshold int // 0 means FailureThreshold
@@ -61,16 +67,18 @@ type Spec struct {
 	HealthyThreshold int
 }
 
-// WithDefaults returns s with every zero option set to its default.
+// WithDefaults returns s with every zero option set to its default. A
+// default timeout is cut to the interval, since a check never overlaps
+// itself; one that was set is left for Validate to judge.
 func (s Spec) WithDefaults() Spec {
 	if s.Interval == 0 {
 		s.Interval = DefaultInterval
 	}
 	if s.ConnectTimeout == 0 {
-		s.ConnectTimeout = DefaultConnectTimeout
+		s.ConnectTimeout = min(DefaultConnectTimeout, s.Interval)
 	}
-	if s.ResponseTimeout == 0 {
-		s.ResponseTimeout = DefaultResponseTimeout
+	if s.ResponseTimeout == 0 && (s.Kind == HTTP || s.Kind == HTTPS) {
+		s.ResponseTimeout = min(DefaultResponseTimeout, s.Interval)
 	}
 	if s.FailureThreshold == 0 {
 		s.FailureThreshold = DefaultFailureThreshold
@@ -87,7 +95,23 @@ func (s Spec) WithDefaults() Spec {
 	return s
 }
 
-// Equal reports whether two specs define the same check.
+// Equal reports whether two specs define the same check, defaults applied.
 func (s Spec) Equal(o Spec) bool {
-	return fmt.Sprintf("%#v", s.WithDefaults()) == fmt.Sprintf("%#v", o.WithDefaults())
+	s, o = s.WithDefaults(), o.WithDefaults()
+	return s.Name == o.Name &&
+		s.Kind == o.Kind &&
+		s.Address == o.Address &&
+		s.Path == o.Path &&
+		s.Host == o.Host &&
+		s.Search == o.Search &&
+		s.Interval == o.Interval &&
+		s.ConnectTimeout == o.ConnectTimeout &&
+		s.ResponseTimeout == o.ResponseTimeout &&
+		s.FailureThreshold == o.FailureThreshold &&
+		s.SuccessThreshold == o.SuccessThreshold &&
+		s.TLSVerify == o.TLSVerify &&
+		s.Invert == o.Invert &&
+		s.Disable == o.Disable &&
+		slices.Equal(s.Children, o.Children) &&
+		s.HealthyThreshold == o.HealthyThreshold
 }

@@ -56,7 +56,7 @@ func (c *Checker) apply(ch *check, r Result) bool {
 	st.Since = r.At
 	st.Transitions++
 	ch.healthy.Store(r.OK)
-	c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: !r.OK, To: r.OK, Reason: r.Reason, Message: msg, At: r.At})
+	c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: !r.OK, To: r.OK, Reason: r.Reason, Message: msg, At: r.At, State: *st})
 	return true
 }
 
@@ -89,19 +89,12 @@ func (c *Checker) flush() {
 	}
 }
 
-// plan is how a check's probing begins: the first probe after first, then
-// on a fixed grid through anchor, one interval apart.
-type plan struct {
-	check  *check
-	first  time.Duration
-	anchor time.Time
-}
-
 // inherit takes over the state of the checks of prev whose spec did not
 // change, re-derives the calculated checks, queues a transition for every
 // check whose health is not the one subscribers have seen since New, and
-// plans the probing.
-func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
+// plans the probing: of every check that probes, and apart, of the new
+// ones among them.
+func (c *Checker) inherit(prev *Checker, now time.Time) (plans, fresh []plan) {
 	type handover struct {
 		state State
 		next  time.Time
@@ -136,7 +129,7 @@ func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
 	for _, ch := range c.checks {
 		if ch.spec.Kind != Calculated && ch.state.Healthy != seen[ch] {
 			c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: seen[ch], To: ch.state.Healthy,
-				Reason: ch.state.Last.Reason, Message: ch.state.Last.Message + " (inherited)", At: now, Inherited: true})
+				Reason: ch.state.Last.Reason, Message: ch.state.Last.Message + " (inherited)", At: now, Inherited: true, State: ch.state})
 		}
 	}
 	for _, calc := range c.calcs {
@@ -149,7 +142,6 @@ func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
 	}
 	c.mu.Unlock()
 
-	var plans []plan
 	for _, ch := range c.checks {
 		if ch.probe == nil {
 			continue
@@ -158,7 +150,7 @@ func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
 		// Spread first probes so that thousands of checks do not connect
 		// in the same millisecond, yet know every health within a fraction
 		// of a second; then probe on a grid of random phase.
-		p := plan{check: ch, first: randDuration(min(interval, firstProbeSpread))}
+		p := plan{check: ch, interval: interval, first: randDuration(min(interval, firstProbeSpread)), next: &ch.next}
 		p.anchor = now.Add(randDuration(interval))
 		if h, ok := from[ch]; ok {
 			// Carry on with the previous configuration's phase, so that a
@@ -167,8 +159,10 @@ func (c *Checker) inherit(prev *Checker, now time.Time) []plan {
 				p.first = wait
 				p.anchor = h.next
 			}
+		} else {
+			fresh = append(fresh, p)
 		}
 		plans = append(plans, p)
 	}
-	return plans
+	return plans, fresh
 }

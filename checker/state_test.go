@@ -43,6 +43,10 @@ func wantTransitions(t *testing.T, got []Transition, want ...string) {
 	var s []string
 	for _, tr := range got {
 		s = append(s, fmt.Sprintf("%s %v->%v %s: %s", tr.Check, tr.From, tr.To, tr.Reason, tr.Message))
+		// A transition carries the state it left the check in.
+		if st := tr.State; st.Name != tr.Check || st.Healthy != tr.To || st.Transitions == 0 && !tr.Inherited {
+			t.Errorf("transition %s %v->%v carries the state %+v", tr.Check, tr.From, tr.To, st)
+		}
 	}
 	if fmt.Sprint(s) != fmt.Sprint(want) {
 		t.Fatalf("transitions\n%q\nwant\n%q", s, want)
