@@ -129,7 +129,7 @@ func (f *flipServer) set(status int, body string) {
 func (f *flipServer) addr() string { return f.Listener.Addr().String() }
 
 // closedAddr returns a loopback address where nothing listens.
-func closedAddr(t *testing.T) string {
+func closedAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,7 +142,7 @@ func closedAddr(t *testing.T) string {
 
 // rawServer accepts connections and hands each to handle; the test's end
 // closes the listener and every connection and waits for the handlers.
-func rawServer(t *testing.T, handle func(net.Conn)) string {
+func rawServer(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -184,7 +184,7 @@ func rawServer(t *testing.T, handle func(net.Conn)) string {
 }
 
 // silentAddr accepts connections and never says anything.
-func silentAddr(t *testing.T) string {
+func silentAddr(t testing.TB) string {
 	return rawServer(t, func(conn net.Conn) {
 		var b [1]byte
 		for {
@@ -238,7 +238,7 @@ func stall(conn net.Conn) {
 // fullBacklogAddr returns a loopback address whose listen queue is full, so
 // that a connect there hangs until its timeout: the kernel drops the SYNs.
 // It stays on loopback, where a non-routable address would not.
-func fullBacklogAddr(t *testing.T) string {
+func fullBacklogAddr(t testing.TB) string {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
