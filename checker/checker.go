@@ -163,10 +163,11 @@ func (c *Checker) Start(prev *Checker) {
 	firsts := make([]firstResult, 0, len(fresh))
 	for _, p := range fresh {
 		p.check.firstResult = make(chan struct{})
-		firsts = append(firsts, firstResult{done: p.check.firstResult, by: now.Add(p.first + firstProbeBudget(p.check.spec))})
+		by := now.Add(p.first + probeTimeouts(p.check.spec) + firstResultGrace)
+		firsts = append(firsts, firstResult{done: p.check.firstResult, by: by})
 	}
 	if len(plans) > 0 {
-		c.sched = startScheduler(c.ctx, now, plans, c.probe)
+		c.sched = startScheduler(c.ctx, now, plans, c.probeAndRecord)
 	}
 	c.life.Unlock()
 	c.awaitFirstResults(firsts)
@@ -177,12 +178,9 @@ func (c *Checker) Start(prev *Checker) {
 // deadline, and its result deserves to be recorded rather than raced.
 const firstResultGrace = 100 * time.Millisecond
 
-// firstProbeBudget is the longest a first probe of s may take to finish.
-func firstProbeBudget(s Spec) time.Duration {
-	if s.Kind == TCP {
-		return s.ConnectTimeout + firstResultGrace
-	}
-	return s.ConnectTimeout + s.ResponseTimeout + firstResultGrace
+// probeTimeouts is the longest a probe of s may take: its timeouts.
+func probeTimeouts(s Spec) time.Duration {
+	return s.ConnectTimeout + s.ResponseTimeout // zero for tcp
 }
 
 // firstResult is one new check's first probe that Start waits for.
@@ -212,9 +210,9 @@ func (c *Checker) awaitFirstResults(firsts []firstResult) {
 	}
 }
 
-// probe runs one probe of ch and records its result; it returns false when
+// probeAndRecord runs one probe of ch and records its result; false when
 // Stop cut the probe short. It is what the scheduler runs.
-func (c *Checker) probe(ctx context.Context, ch *check, due time.Time) bool {
+func (c *Checker) probeAndRecord(ctx context.Context, ch *check, due time.Time) bool {
 	if c.opts.onProbe != nil {
 		c.opts.onProbe(ch.spec.Name, due, time.Now())
 	}

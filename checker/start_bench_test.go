@@ -53,7 +53,7 @@ func BenchmarkStartUnreachable(b *testing.B) {
 					}
 					c.Stop()
 				}
-				bound := firstProbeSpread + firstProbeBudget(specs[0].WithDefaults())
+				bound := firstProbeSpread + probeTimeouts(specs[0].WithDefaults()) + firstResultGrace
 				b.ReportMetric(took.Seconds()/float64(b.N), "start-s")
 				b.ReportMetric(bound.Seconds(), "bound-s")
 				b.ReportMetric(100*float64(checked)/float64(n*b.N), "checked-%")
