@@ -2,30 +2,24 @@ package e2e
 
 import (
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/healthfailover/healthfailover/internal/corednsproc"
 	"github.com/healthfailover/healthfailover/internal/loopback"
-	"github.com/healthfailover/healthfailover/internal/syncbuf"
 )
 
 // corednsProc is the CoreDNS binary built by TestMain, running on a Corefile.
 type corednsProc struct {
-	cmd       *exec.Cmd
-	out       *syncbuf.Buffer // CoreDNS's log: transitions, errors
-	dnsAddr   string          // 127.0.0.1:PORT, UDP and TCP
-	readyAddr string          // 127.0.0.1:PORT of the ready plugin
-	corefile  string
-	done      chan struct{} // closed once the process has been waited for
+	*corednsproc.Process        // its log (Output): transitions, errors
+	dnsAddr              string // 127.0.0.1:PORT, UDP and TCP
+	readyAddr            string // 127.0.0.1:PORT of the ready plugin
+	corefile             string
 }
 
 // corefileFor puts a healthfailover block into the server block every test
@@ -57,106 +51,50 @@ func startCoreDNS(t *testing.T, extra, block string, waitReady bool) *corednsPro
 // printed if the test failed.
 func startCorefile(t *testing.T, corefile string, dnsPort, readyPort int, waitReady bool) *corednsProc {
 	t.Helper()
-	dir := t.TempDir()
+	p, err := corednsproc.Start(corednsBin, t.TempDir(), corefile)
+	if err != nil {
+		t.Fatalf("start CoreDNS: %v", err)
+	}
 	c := &corednsProc{
-		out:       &syncbuf.Buffer{},
+		Process:   p,
 		dnsAddr:   net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)),
 		readyAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)),
 		corefile:  corefile,
-		done:      make(chan struct{}),
 	}
-	conf := filepath.Join(dir, "Corefile")
-	if err := os.WriteFile(conf, []byte(corefile), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c.cmd = exec.Command(corednsBin, "-conf", conf)
-	c.cmd.Dir = dir
-	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
-	if err := c.cmd.Start(); err != nil {
-		t.Fatalf("start CoreDNS: %v", err)
-	}
-	go func() {
-		c.cmd.Wait()
-		close(c.done)
-	}()
 	t.Cleanup(func() {
-		c.terminate(t)
+		if !c.Stop(syscall.SIGTERM, 10*time.Second) {
+			t.Errorf("CoreDNS still running 10s after SIGTERM; killed it")
+		}
 		if t.Failed() {
-			t.Logf("Corefile:\n%s\nCoreDNS output:\n%s", c.corefile, c.out)
+			t.Logf("Corefile:\n%s\nCoreDNS output:\n%s", c.corefile, c.Output())
 		}
 	})
 	if waitReady {
-		c.waitReady(t, 15*time.Second)
+		if err := c.WaitReady(c.readyAddr, 15*time.Second); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return c
 }
 
 // readyStatus is the ready plugin's answer: 200 once every plugin that
 // reports readiness is ready, 503 before.
-func (c *corednsProc) readyStatus() (int, string, error) {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	resp, err := client.Get("http://" + c.readyAddr + "/ready")
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return resp.StatusCode, strings.TrimSpace(string(body)), nil
-}
-
-func (c *corednsProc) waitReady(t *testing.T, within time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	var last string
-	for {
-		select {
-		case <-c.done:
-			t.Fatalf("CoreDNS exited at start (%v)", c.cmd.ProcessState)
-		default:
-		}
-		code, body, err := c.readyStatus()
-		if err == nil && code == http.StatusOK {
-			return
-		}
-		last = fmt.Sprintf("status %d %q, error %v", code, body, err)
-		if time.Now().After(deadline) {
-			t.Fatalf("CoreDNS not ready within %s: last /ready: %s", within, last)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+func (c *corednsProc) readyStatus() (int, string, error) { return corednsproc.ReadyStatus(c.readyAddr) }
 
 // sigterm sends SIGTERM and returns how long the process took to exit and
 // its exit status, or fails the test if it is still running after within.
 func (c *corednsProc) sigterm(t *testing.T, within time.Duration) (time.Duration, *os.ProcessState) {
 	t.Helper()
 	start := time.Now()
-	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := c.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM CoreDNS: %v", err)
 	}
 	select {
-	case <-c.done:
-		return time.Since(start), c.cmd.ProcessState
+	case <-c.Done():
+		return time.Since(start), c.State()
 	case <-time.After(within):
 		t.Fatalf("CoreDNS still running %s after SIGTERM", within)
 		return 0, nil
-	}
-}
-
-// terminate stops the process at the end of a test, whatever its state.
-func (c *corednsProc) terminate(t *testing.T) {
-	select {
-	case <-c.done:
-		return
-	default:
-	}
-	c.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-c.done:
-	case <-time.After(10 * time.Second):
-		t.Errorf("CoreDNS still running 10s after SIGTERM; killing it")
-		c.cmd.Process.Kill()
-		<-c.done
 	}
 }
 
@@ -165,7 +103,7 @@ func (c *corednsProc) terminate(t *testing.T) {
 func (c *corednsProc) waitLog(t *testing.T, s string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
-	for !strings.Contains(c.out.String(), s) {
+	for !strings.Contains(c.Output(), s) {
 		if time.Now().After(deadline) {
 			t.Errorf("CoreDNS log has no %q within %s", s, within)
 			return

@@ -128,7 +128,7 @@ func parseDig(out string) (reply, error) {
 	return r, nil
 }
 
-// digShort is the article reader's command: dig +short, one address a line.
+// digShort is the command a user types: dig +short, one address a line.
 func digShort(server, name string, tcp bool) ([]string, error) {
 	host, port, err := net.SplitHostPort(server)
 	if err != nil {
@@ -189,9 +189,9 @@ func expectReply(t *testing.T, c *corednsProc, name, what string, ok func(reply)
 }
 
 // waitAddrs polls over UDP every 50 ms until name answers exactly want and
-// returns the time since since. It gives up after within, which is set well
-// above the asserted bounds so that a slow failover is measured and
-// reported, not just declared missing.
+// returns the time since since, to report. It gives up after within, which
+// is set well above the time a change should take so that a slow failover
+// is measured and reported, not just declared missing.
 func waitAddrs(t *testing.T, c *corednsProc, name string, since time.Time, within time.Duration, want ...string) time.Duration {
 	t.Helper()
 	want = slices.Sorted(slices.Values(want))
@@ -220,7 +220,7 @@ func waitReply(t *testing.T, c *corednsProc, name string, since time.Time, withi
 	}
 }
 
-// fetchPage is the article's browser: an HTTP GET to the address DNS gave,
+// fetchPage is a browser: an HTTP GET to the address DNS gave,
 // on a fresh connection, ignoring proxy settings of the environment.
 func fetchPage(ip string, port int) (string, error) {
 	client := &http.Client{

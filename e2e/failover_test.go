@@ -6,12 +6,12 @@ import (
 	"time"
 )
 
-// TestArticleFailover is the article's scenario: US EAST, the primary, with
-// an HTTP health check, and US WEST, the secondary, without one, behind
-// www.example.org. The primary is stopped, the name moves to the secondary;
-// it is started again, the name comes back. A client fetches the page from
-// whatever address DNS returns, as the article's browser does.
-func TestArticleFailover(t *testing.T) {
+// TestActivePassiveFailoverAndFailback: US EAST, the primary, with an HTTP
+// health check, and US WEST, the secondary, without one, behind
+// www.example.org, each a real nginx. The primary is stopped, the name moves
+// to the secondary; it is started again, the name comes back. A client
+// fetches the page from whatever address DNS returns, as a browser would.
+func TestActivePassiveFailoverAndFailback(t *testing.T) {
 	requireE2E(t)
 	const (
 		eastIP = "127.0.0.11"
@@ -19,9 +19,10 @@ func TestArticleFailover(t *testing.T) {
 		name   = "www.example.org"
 		// A dead primary is noticed by failure_threshold probes one
 		// interval apart; a second covers the probe and the query path.
+		// That is reported; bench/failover-time.sh holds it to a bound.
 		interval  = time.Second
 		threshold = 2
-		bound     = interval*threshold + time.Second
+		expected  = interval*threshold + time.Second
 	)
 	port := freeSharedPort(t, eastIP, westIP)
 	east := startWebServer(t, "US EAST", eastIP, port)
@@ -46,10 +47,7 @@ func TestArticleFailover(t *testing.T) {
 	stopped := time.Now()
 	east.stop(t)
 	failover := waitAddrs(t, c, name, stopped, 10*time.Second, westIP)
-	report(t, "failover to US WEST %s after stopping US EAST (bound %s)", failover.Round(time.Millisecond), bound)
-	if failover > bound {
-		t.Errorf("failover took %s, more than interval × failure_threshold + 1s = %s", failover, bound)
-	}
+	measured(t, "failover to US WEST after stopping US EAST", failover, expected)
 	expectAddrs(t, c, name, westIP)
 	expectPages(t, answerOf(t, c, name), port, pageOf)
 	if _, err := fetchPage(eastIP, port); err == nil {
@@ -58,14 +56,11 @@ func TestArticleFailover(t *testing.T) {
 	c.waitLog(t, "check east: healthy -> unhealthy", 2*time.Second)
 
 	// Start it again: the name comes back (success_threshold defaults to
-	// failure_threshold, so the same bound holds).
+	// failure_threshold, so the same time is expected).
 	started := time.Now()
 	east.start(t)
 	failback := waitAddrs(t, c, name, started, 10*time.Second, eastIP)
-	report(t, "failback to US EAST %s after starting it again (bound %s)", failback.Round(time.Millisecond), bound)
-	if failback > bound {
-		t.Errorf("failback took %s, more than interval × success_threshold + 1s = %s", failback, bound)
-	}
+	measured(t, "failback to US EAST after starting it again", failback, expected)
 	expectAddrs(t, c, name, eastIP)
 	expectPages(t, answerOf(t, c, name), port, pageOf)
 	c.waitLog(t, "check east: unhealthy -> healthy", 2*time.Second)

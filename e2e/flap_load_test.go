@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,90 +13,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/healthfailover/healthfailover/internal/fakebackend"
 	"github.com/miekg/dns"
 )
-
-// flipBackend is a Go web server on its own loopback address whose health
-// the test flips, and which remembers when it flipped: the truth the DNS
-// answers are judged against.
-type flipBackend struct {
-	ip  string
-	srv *http.Server
-	ln  net.Listener
-	up  atomic.Bool
-
-	mu      sync.Mutex
-	changes []stateChange // in time order; the first is the start
-}
-
-type stateChange struct {
-	at time.Time
-	up bool
-}
-
-func startFlipBackend(t *testing.T, ip string) *flipBackend {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatalf("listen on %s: %v", ip, err)
-	}
-	b := &flipBackend{ip: ip, ln: ln}
-	b.up.Store(true)
-	b.changes = []stateChange{{at: time.Now(), up: true}}
-	b.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if b.up.Load() {
-				w.WriteHeader(http.StatusOK)
-				return
-			}
-			w.WriteHeader(http.StatusServiceUnavailable)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		b.srv.Serve(ln)
-	}()
-	t.Cleanup(func() {
-		b.srv.Close()
-		<-done
-	})
-	return b
-}
-
-func (b *flipBackend) addr() string { return b.ln.Addr().String() }
-
-// set flips the backend. The change is stamped after it took effect, so a
-// state is never credited with more time than it really lasted.
-func (b *flipBackend) set(up bool) {
-	b.up.Store(up)
-	now := time.Now()
-	b.mu.Lock()
-	b.changes = append(b.changes, stateChange{at: now, up: up})
-	b.mu.Unlock()
-}
-
-// steady reports the backend's state if it held the whole of [from, to].
-func (b *flipBackend) steady(from, to time.Time) (up, ok bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	i := len(b.changes) - 1
-	for i > 0 && b.changes[i].at.After(from) {
-		if !b.changes[i].at.After(to) {
-			return false, false // it changed within the window
-		}
-		i--
-	}
-	if b.changes[i].at.After(from) {
-		return false, false // the window starts before the backend did
-	}
-	return b.changes[i].up, true
-}
 
 // loadMember is one member of a record set of this test; backend is nil
 // for a member without a check (always healthy).
@@ -105,7 +26,7 @@ type loadMember struct {
 	tier    int
 	ip      string
 	check   string
-	backend *flipBackend
+	backend *fakebackend.HTTP // switched by the test; it remembers when
 }
 
 type loadSet struct {
@@ -113,6 +34,10 @@ type loadSet struct {
 	hosts   string // the same name in example.net, served by hosts
 	members []loadMember
 }
+
+// transitionLine is the plugin's log line for a health transition; the
+// check may be prefixed with the server block it belongs to.
+var transitionLine = regexp.MustCompile(`(?m)plugin/healthfailover: (?:\S+: )?check \S+: (?:un)?healthy -> `)
 
 // dnsperf's summary lines.
 var (
@@ -134,8 +59,10 @@ func (r dnsperfRun) lossPercent() float64 { return 100 * float64(r.lost) / float
 // TestFlappingUnderDnsperfLoad drives CoreDNS at saturation with dnsperf
 // while the checked backends flip up and down every few hundred ms, and
 // judges the answers a Go client gets meanwhile against the backends' real
-// state. Then it compares the queries dnsperf lost against a hosts server
-// block in the same process, serving the same names and answers.
+// state. It reports the queries dnsperf lost beside those of a hosts server
+// block in the same process, serving the same names and answers: a figure,
+// not an assertion (bench/throughput.sh and bench/failover-time.sh measure
+// throughput and loss).
 func TestFlappingUnderDnsperfLoad(t *testing.T) {
 	requireE2E(t)
 	dnsperfBin := lookPath("dnsperf", "/usr/bin/dnsperf")
@@ -167,9 +94,9 @@ func TestFlappingUnderDnsperfLoad(t *testing.T) {
 	)
 
 	ip := func(i int) string { return fmt.Sprintf("127.0.60.%d", i) }
-	backends := make([]*flipBackend, 5)
+	backends := make([]*fakebackend.HTTP, 5)
 	for i := range backends {
-		backends[i] = startFlipBackend(t, ip(i+1))
+		backends[i] = fakebackend.NewHTTP(t, fakebackend.Options{IP: ip(i + 1)})
 	}
 	sets := []loadSet{
 		{name: "mixed.example.org.", hosts: "mixed.example.net.", members: []loadMember{
@@ -191,7 +118,7 @@ func TestFlappingUnderDnsperfLoad(t *testing.T) {
             interval %s
             failure_threshold %d
             success_threshold 1
-        }`, i+1, b.addr(), interval, failureThreshold)
+        }`, i+1, b.Addr(), interval, failureThreshold)
 	}
 	for _, s := range sets {
 		fmt.Fprintf(&block, "\n        record %s A {\n", s.name)
@@ -261,7 +188,7 @@ example.net:%d {
 				case <-timer.C:
 				}
 				up = !up
-				b.set(up)
+				b.SetUp(up)
 			}
 		}()
 	}
@@ -341,18 +268,12 @@ example.net:%d {
 		}
 	}
 	hf, ho := sum["healthfailover"], sum["hosts"]
-	transitions := strings.Count(c.out.String(), "plugin/healthfailover: check ")
+	transitions := len(transitionLine.FindAllString(c.Output(), -1))
 	report(t, "query loss: healthfailover %.3f%% (%d of %d), hosts %.3f%% (%d of %d); %d health transitions during the runs",
 		hf.lossPercent(), hf.lost, hf.sent, ho.lossPercent(), ho.lost, ho.sent, transitions)
 	report(t, "Go client: %d answers (%d errors or timeouts), %d judged under a constraint, %d from a failover tier, %d violations (lag allowed %s)",
 		tally.answers, tally.errors, tally.constrained, tally.failover, tally.nViolations, lag)
 
-	// Loss: healthfailover may lose no more than hosts does under the same
-	// load, within half a percentage point; the sums of the alternating
-	// runs smooth out one unlucky run.
-	if hf.lossPercent() > ho.lossPercent()+0.5 {
-		t.Errorf("healthfailover lost %.3f%% of the queries, hosts %.3f%%: more than 0.5 points worse", hf.lossPercent(), ho.lossPercent())
-	}
 	if tally.nViolations > 0 {
 		t.Errorf("%d answers named a backend down for more than %s while a better one was up that long:", tally.nViolations, lag)
 		for _, v := range tally.violations {
@@ -389,7 +310,7 @@ func judgeAnswer(s loadSet, got []string, from, received time.Time) (constrained
 	for _, m := range s.members {
 		up, ok := true, true
 		if m.backend != nil {
-			up, ok = m.backend.steady(from, received)
+			up, ok = m.backend.Steady(from, received)
 		}
 		switch {
 		case ok && up:

@@ -4,18 +4,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/healthfailover/healthfailover/internal/syncbuf"
+	"github.com/healthfailover/healthfailover/internal/corednsproc"
 )
 
 // webServer is one real nginx process serving a fixed page and /health on
-// one loopback address: a region of the article.
+// one loopback address: one region of a service.
 type webServer struct {
 	name   string // what its page says, e.g. "US EAST"
 	ip     string
@@ -23,9 +22,7 @@ type webServer struct {
 	prefix string // nginx's -p directory: config, pid file, error log, temp dirs
 	conf   string
 
-	cmd  *exec.Cmd
-	done chan struct{}   // closed when cmd has been waited for
-	out  *syncbuf.Buffer // nginx's own stdout and stderr
+	proc *corednsproc.Process // nginx in the foreground, its output kept
 }
 
 // startWebServer writes an nginx config for ip:port and starts it. The
@@ -48,7 +45,11 @@ func startWebServer(t *testing.T, name, ip string, port int) *webServer {
 		w.kill(t)
 		if t.Failed() {
 			errLog, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			t.Logf("nginx %s (%s:%d) error.log:\n%s%s", name, ip, port, errLog, w.out)
+			out := ""
+			if w.proc != nil {
+				out = w.proc.Output()
+			}
+			t.Logf("nginx %s (%s:%d) error.log:\n%s%s", name, ip, port, errLog, out)
 		}
 		os.RemoveAll(prefix)
 	})
@@ -95,17 +96,11 @@ func (w *webServer) addr() string { return net.JoinHostPort(w.ip, strconv.Itoa(w
 // connections.
 func (w *webServer) start(t *testing.T) {
 	t.Helper()
-	w.out = &syncbuf.Buffer{}
-	w.cmd = exec.Command(nginxBin, "-c", w.conf, "-p", w.prefix, "-e", filepath.Join(w.prefix, "error.log"), "-g", "daemon off;")
-	w.cmd.Stdout, w.cmd.Stderr = w.out, w.out
-	if err := w.cmd.Start(); err != nil {
+	p, err := corednsproc.Run(nginxBin, "-c", w.conf, "-p", w.prefix, "-e", filepath.Join(w.prefix, "error.log"), "-g", "daemon off;")
+	if err != nil {
 		t.Fatalf("start nginx %s: %v", w.name, err)
 	}
-	w.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) {
-		cmd.Wait()
-		close(done)
-	}(w.cmd, w.done)
+	w.proc = p
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -115,9 +110,9 @@ func (w *webServer) start(t *testing.T) {
 			return
 		}
 		select {
-		case <-w.done:
+		case <-p.Done():
 			errLog, _ := os.ReadFile(filepath.Join(w.prefix, "error.log"))
-			t.Fatalf("nginx %s exited at start (%v):\n%s%s", w.name, w.cmd.ProcessState, errLog, w.out)
+			t.Fatalf("nginx %s exited at start (%v):\n%s%s", w.name, p.State(), errLog, p.Output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -127,16 +122,16 @@ func (w *webServer) start(t *testing.T) {
 	}
 }
 
-// stop is the article's "stop the primary": nginx's fast shutdown (SIGTERM,
+// stop is "stop the primary": nginx's fast shutdown (SIGTERM,
 // as `nginx -s stop` sends), waiting until the master has exited, after which
 // the port refuses connections.
 func (w *webServer) stop(t *testing.T) {
 	t.Helper()
-	if err := w.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := w.proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatalf("stop nginx %s: %v", w.name, err)
 	}
 	select {
-	case <-w.done:
+	case <-w.proc.Done():
 	case <-time.After(10 * time.Second):
 		t.Fatalf("nginx %s still running 10s after SIGTERM", w.name)
 	}
@@ -149,29 +144,16 @@ func (w *webServer) stop(t *testing.T) {
 // kill ends the process if it still runs: SIGTERM first so nginx takes its
 // worker with it, SIGKILL if it does not go.
 func (w *webServer) kill(t *testing.T) {
-	if w.cmd == nil || w.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-w.done:
-		return
-	default:
-	}
-	w.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-w.done:
-	case <-time.After(5 * time.Second):
-		t.Logf("nginx %s ignored SIGTERM; killing it", w.name)
-		w.cmd.Process.Kill()
-		<-w.done
+	if w.proc != nil && !w.proc.Stop(syscall.SIGTERM, 5*time.Second) {
+		t.Logf("nginx %s ignored SIGTERM; killed it", w.name)
 	}
 }
 
 // freeSharedPort finds one TCP port free on every one of ips, so that the
-// regions differ only in their address, as in the article. It tries a range
-// outside the kernel's ephemeral ports first: a port nginx gives up when it
-// is stopped is then unlikely to be taken by someone's outgoing connection
-// before it starts again.
+// regions differ only in their address, as one service's sites do. It tries
+// a range outside the kernel's ephemeral ports first: a port nginx gives up
+// when it is stopped is then unlikely to be taken by someone's outgoing
+// connection before it starts again.
 func freeSharedPort(t *testing.T, ips ...string) int {
 	t.Helper()
 	for port := 18080; port < 18999; port++ {

@@ -36,15 +36,15 @@ func TestReload(t *testing.T) {
 
 	const reloads = 5
 	for i := range reloads {
-		logged := strings.Count(c.out.String(), "Reloading complete")
-		if err := c.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		logged := strings.Count(c.Output(), "Reloading complete")
+		if err := c.Signal(syscall.SIGUSR1); err != nil {
 			t.Fatal(err)
 		}
 		// Through the reload and a while after it, every answer is the
 		// secondary: a new configuration that started from "healthy"
 		// would hand out the dead primary until its first probe.
 		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(c.out.String(), "Reloading complete") == logged {
+		for strings.Count(c.Output(), "Reloading complete") == logged {
 			if time.Now().After(deadline) {
 				t.Fatalf("reload %d: no \"Reloading complete\" in CoreDNS's log within 10s", i+1)
 			}
