@@ -46,7 +46,7 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 	}
 	cases := []hostileCase{
 		{"never-accepts", "http://" + fakebackend.NewNeverAccepting(t) + "/", "", "connect_timeout", "connect timeout after"},
-		{"silent", "http://" + tcp(fakebackend.Silent) + "/", "", "response_timeout", "no response within"},
+		{"silent", "http://" + fakebackend.NewBlackHole(t).Addr() + "/", "", "response_timeout", "no response within"},
 		// A status line that is still arriving when the time is up is a
 		// response timeout, not a malformed reply.
 		{"trickle", "http://" + tcp(fakebackend.Trickle) + "/", "", "response_timeout", "no response within"},
@@ -55,7 +55,7 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 		// A stalled handshake is a response timeout: everything after the
 		// connection, the handshake included, shares response_timeout;
 		// tls_error is for a peer that is not TLS.
-		{"tls-stall", "https://" + tcp(fakebackend.Silent) + "/", "", "response_timeout", "(TLS handshake)"},
+		{"tls-stall", "https://" + fakebackend.NewBlackHole(t).Addr() + "/", "", "response_timeout", "(TLS handshake)"},
 		{"not-tls", "https://" + tcp(fakebackend.PlainToTLS) + "/", "", "tls_error", "tls:"},
 		{"reset", "http://" + tcp(fakebackend.ResetMidResponse) + "/", "", "protocol_error", "protocol:"},
 	}
@@ -160,26 +160,28 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 }
 
 // TestLongStalledProbeStallsNothing: while a probe waits on a backend that
-// took the request and holds it (response_timeout 30 s), DNS answers, the
+// took the request and holds it (response_timeout 10 s), DNS answers, the
 // status endpoint answers and the other checks go on probing. Were any of
-// them waiting on that probe, it would come only after the stall: so every
-// one of them must happen while the backend still holds the request.
+// them waiting on that probe, it would come only after the stall: so only
+// what happened while the same request was still held counts, and enough
+// of it must, within one stall.
 func TestLongStalledProbeStallsNothing(t *testing.T) {
 	const (
-		more   = 5 // results of the other check during the stall
-		within = 20 * time.Second
+		stall   = 10 * time.Second // the stalling check's interval and response_timeout
+		answers = 10               // judged answers within one stall
+		more    = 5                // results of the other check within it
+		within  = 6 * stall        // only stops a test that is stuck
 	)
-	// Up at first, so that the first probe (which a start may wait for)
-	// ends at once; the stall begins when it goes down.
+	// Up at first, so that the first probe (which a start waits for) ends
+	// at once; the probes after it are held once it is switched down.
 	stalling := fakebackend.NewHTTP(t, fakebackend.Options{Body: "OK", Failure: fakebackend.Hang})
 	healthy := newBackend(t, "OK")
 	statusAddr := freeAddr(t)
 	corefile := fmt.Sprintf(`example.org:0 {
 		healthfailover {
 			check stalling %s/ {
-				interval 100ms
-				response_timeout 30s
-				failure_threshold 1
+				interval %s
+				response_timeout %s
 			}
 			check healthy %s/ {
 				interval 100ms
@@ -194,7 +196,7 @@ func TestLongStalledProbeStallsNothing(t *testing.T) {
 			}
 			status %s
 		}
-	}`, stalling.URL(), healthy.URL(), statusAddr)
+	}`, stalling.URL(), stall, stall, healthy.URL(), statusAddr)
 	_, udp, _ := startCoreDNS(t, corefile)
 	eventually(t, within, "both checks probed", func() bool {
 		doc := readStatus(t, statusAddr)
@@ -202,21 +204,36 @@ func TestLongStalledProbeStallsNothing(t *testing.T) {
 		b, _ := findCheck(doc, "healthy")
 		return a.Checked && b.Checked
 	})
-
 	stalling.SetUp(false)
-	eventually(t, within, "a probe held by the stalling backend", func() bool { return stalling.Held() > 0 })
-	before, _ := findCheck(readStatus(t, statusAddr), "healthy")
-	eventually(t, within, "the other check probing on during the stall", func() bool {
-		// The stalled check's health is its last result's: healthy.
-		for name, want := range map[string]string{"stalling.example.org.": "127.0.0.1", "healthy.example.org.": "127.0.0.3"} {
-			if ips, _ := addresses(t, "udp", udp, name); !sameAnswer(ips, want) {
-				t.Fatalf("%s during the stall: %v, want %s", name, ips, want)
-			}
+
+	// A stall is one held request: the count of requests names it.
+	var current int64 // the stall being judged; 0 before the first
+	var judged int
+	var base uint64 // the other check's successes when the stall began
+	eventually(t, within, "answers and probes during one stall", func() bool {
+		request := stalling.Requests()
+		if stalling.Held() == 0 {
+			return false // between stalls
+		}
+		got := map[string][]string{}
+		for _, name := range []string{"stalling.example.org.", "healthy.example.org."} {
+			got[name], _ = addresses(t, "udp", udp, name)
 		}
 		st, _ := findCheck(readStatus(t, statusAddr), "healthy")
-		return st.Successes >= before.Successes+more
+		if stalling.Held() == 0 || stalling.Requests() != request {
+			current = 0 // the stall ended meanwhile: these prove nothing
+			return false
+		}
+		if request != current {
+			current, judged, base = request, 0, st.Successes
+		}
+		// The stalled check's health is its last result's: healthy.
+		for name, want := range map[string]string{"stalling.example.org.": "127.0.0.1", "healthy.example.org.": "127.0.0.3"} {
+			if !sameAnswer(got[name], want) {
+				t.Fatalf("%s during the stall: %v, want %s", name, got[name], want)
+			}
+		}
+		judged++
+		return judged >= answers && st.Successes >= base+more
 	})
-	if stalling.Held() == 0 {
-		t.Fatal("the stall ended before the queries did: the test proved nothing")
-	}
 }

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/fakebackend"
 )
 
 func main() {
@@ -43,26 +45,19 @@ func main() {
 		io.WriteString(w, "OK\n")
 	})
 	for range *n {
-		ln, err := net.Listen("tcp", net.JoinHostPort(*host, "0"))
+		b, err := fakebackend.StartHTTP(fakebackend.Options{IP: *host, Handler: handler})
 		if err != nil {
 			log.Fatalf("backends: %v", err)
 		}
-		srv := &http.Server{
-			Handler:           handler,
-			ErrorLog:          log.New(io.Discard, "", 0),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
-		go srv.Serve(ln)
-		lines = append(lines, "http "+ln.Addr().String())
+		lines = append(lines, "http "+b.Addr())
 	}
 	// A port that was free a moment ago and is closed now: connections to it
 	// are refused.
-	ln, err := net.Listen("tcp", net.JoinHostPort(*host, "0"))
+	closed, err := fakebackend.ClosedPort(*host)
 	if err != nil {
 		log.Fatalf("backends: %v", err)
 	}
-	lines = append(lines, "closed "+ln.Addr().String())
-	ln.Close()
+	lines = append(lines, "closed "+closed)
 	lines = append(lines, "ready")
 
 	text := strings.Join(lines, "\n") + "\n"

@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/healthfailover/healthfailover/internal/corednsproc"
 	"github.com/healthfailover/healthfailover/internal/loopback"
 )
 
@@ -112,7 +113,7 @@ func run(c config) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		defer b.close()
+		defer b.Close()
 		backends[m] = b
 	}
 
@@ -124,10 +125,6 @@ func run(c config) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	conf := filepath.Join(c.work, "Corefile")
-	if err := os.WriteFile(conf, []byte(corefile(c, backends, dnsPort, readyPort)), 0o644); err != nil {
-		return false, err
-	}
 	queries := filepath.Join(c.work, "queries")
 	var q strings.Builder
 	for _, m := range c.modes {
@@ -137,12 +134,12 @@ func run(c config) (bool, error) {
 		return false, err
 	}
 
-	dns, err := startProcess(c.coredns, "-conf", conf)
+	dns, err := corednsproc.Start(c.coredns, c.work, corefile(c, backends, dnsPort, readyPort))
 	if err != nil {
 		return false, err
 	}
-	defer dns.stop(syscall.SIGTERM)
-	if err := waitReady(dns, net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)), 30*time.Second); err != nil {
+	defer dns.Stop(syscall.SIGTERM, 5*time.Second)
+	if err := dns.WaitReady(net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)), 30*time.Second); err != nil {
 		return false, err
 	}
 	server := net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort))
@@ -155,8 +152,8 @@ func run(c config) (bool, error) {
 			return false, err
 		}
 		time.Sleep(500 * time.Millisecond)
-		if load.p.exited() {
-			return false, fmt.Errorf("dnsperf exited at start:\n%s", load.p.out)
+		if load.p.Exited() {
+			return false, fmt.Errorf("dnsperf exited at start:\n%s", load.p.Output())
 		}
 	}
 
@@ -178,11 +175,11 @@ func run(c config) (bool, error) {
 	if load != nil {
 		loadSummary = "dnsperf -Q " + strconv.Itoa(c.load) + ": " + load.finish()
 	}
-	ok := report(c, results, loadSummary, elapsed, dns.out.String())
-	if dns.exited() {
-		return false, fmt.Errorf("CoreDNS exited during the trials:\n%s", dns.out)
+	ok := report(c, results, loadSummary, elapsed, dns.Output())
+	if dns.Exited() {
+		return false, fmt.Errorf("CoreDNS exited during the trials:\n%s", dns.Output())
 	}
-	if logged := errorLines(dns.out.String()); logged != "" {
+	if logged := errorLines(dns.Output()); logged != "" {
 		fmt.Printf("\nCoreDNS logged errors:\n%s\n", logged)
 		ok = false
 	}
@@ -205,7 +202,7 @@ func corefile(c config, backends map[string]*backend, dnsPort, readyPort int) st
             primary %s check %s
             secondary 127.0.9.%d
         }
-`, m, be.addr, c.interval, c.timeout, c.timeout, c.failures, c.success, m, be.ip, m, i+1)
+`, m, be.Addr(), c.interval, c.timeout, c.timeout, c.failures, c.success, m, be.IP(), m, i+1)
 	}
 	b.WriteString("    }\n}\n")
 	return b.String()
@@ -215,7 +212,7 @@ func corefile(c config, backends map[string]*backend, dnsPort, readyPort int) st
 func measure(c config, client *poller, b *backend) *result {
 	r := &result{mode: b.mode}
 	name := b.mode + ".ft.test."
-	hasPrimary := func(a []string) bool { return slices.Contains(a, b.ip) }
+	hasPrimary := func(a []string) bool { return slices.Contains(a, b.IP()) }
 	// settle waits a random fraction of an interval, plus one, checking that
 	// the answer keeps holding.
 	settle := func(want func([]string) bool, what string) {

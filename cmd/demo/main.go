@@ -1,4 +1,4 @@
-// Command demo runs the article's failover scenario on this machine with
+// Command demo runs an active-passive failover on this machine with
 // nothing but Go: two web servers, US EAST (the primary, with an HTTP health
 // check) and US WEST (the secondary, without one), and CoreDNS with the
 // healthfailover plugin inside this very process. It stops US EAST, shows
@@ -23,10 +23,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/coredns/caddy"
-	"github.com/coredns/coredns/core/dnsserver"
-	_ "github.com/coredns/coredns/core/plugin" // every in-tree plugin, ready included
 	_ "github.com/healthfailover/healthfailover"
+	"github.com/healthfailover/healthfailover/internal/corednsproc"
+	"github.com/healthfailover/healthfailover/internal/inprocess"
 	"github.com/healthfailover/healthfailover/internal/loopback"
 	"github.com/miekg/dns"
 )
@@ -42,7 +41,7 @@ const (
 	pollEvery = 100 * time.Millisecond
 )
 
-// The article's set-up: the primary is checked, the secondary is not.
+// Active-passive: the primary is checked, the secondary is not.
 const corefileTemplate = `example.org:%d {
     bind 127.0.0.1
     ready 127.0.0.1:%d
@@ -59,17 +58,6 @@ const corefileTemplate = `example.org:%d {
 }
 `
 
-func init() {
-	// The plugin's place in CoreDNS's plugin order, as cmd/coredns has it.
-	if !slices.Contains(dnsserver.Directives, "healthfailover") {
-		i := slices.Index(dnsserver.Directives, "hosts")
-		dnsserver.Directives = slices.Insert(dnsserver.Directives, i, "healthfailover")
-	}
-	if err := dnsserver.Register(); err != nil {
-		panic(err)
-	}
-}
-
 func main() {
 	if err := run(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
@@ -84,11 +72,11 @@ func run(out io.Writer) error {
 
 	east := &region{name: "US EAST", ip: eastIP}
 	west := &region{name: "US WEST", ip: westIP}
-	if err := listenPair(east, west); err != nil {
+	if err := startRegions(east, west); err != nil {
 		return err
 	}
-	defer east.stop()
-	defer west.stop()
+	defer east.Close()
+	defer west.Close()
 
 	dnsPort, err := loopback.DNSPort()
 	if err != nil {
@@ -98,15 +86,15 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	d := &demo{story: w, dnsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)), port: east.port}
-	corefile := fmt.Sprintf(corefileTemplate, dnsPort, readyPort, east.addr(), eastIP, westIP)
+	d := &demo{story: w, dnsAddr: net.JoinHostPort("127.0.0.1", strconv.Itoa(dnsPort)), port: east.Port()}
+	corefile := fmt.Sprintf(corefileTemplate, dnsPort, readyPort, east.Addr(), eastIP, westIP)
 
 	w.printf("This demo runs a DNS failover on your machine, with nothing but Go:\n")
-	w.printf("  US EAST  web server at http://%s/  the primary, with an HTTP health check\n", east.addr())
-	w.printf("  US WEST  web server at http://%s/  the secondary, without one\n", west.addr())
+	w.printf("  US EAST  web server at http://%s/  the primary, with an HTTP health check\n", east.Addr())
+	w.printf("  US WEST  web server at http://%s/  the secondary, without one\n", west.Addr())
 	w.printf("  CoreDNS  DNS server at %s (UDP and TCP), with the healthfailover plugin, in this process\n\n", d.dnsAddr)
 	w.printf("CoreDNS reads this Corefile:\n\n%s\n", indent(corefile, "    "))
-	w.printf("The plugin fetches http://%s/health every second. Two failures in a row mark US EAST\n", east.addr())
+	w.printf("The plugin fetches http://%s/health every second. Two failures in a row mark US EAST\n", east.Addr())
 	w.printf("unhealthy, and www.example.org then answers with the secondary, US WEST; two successes in\n")
 	w.printf("a row mark it healthy again and the name comes back. Lines marked \"CoreDNS:\" are its log.\n\n")
 
@@ -119,22 +107,18 @@ func run(out io.Writer) error {
 		golog.SetOutput(prevOut)
 		golog.SetFlags(prevFlags)
 	}()
-	caddy.Quiet, dnsserver.Quiet = true, true
-	inst, err := caddy.Start(caddy.CaddyfileInput{Contents: []byte(corefile), Filepath: "Corefile", ServerTypeName: "dns"})
+	inst, err := inprocess.Start(corefile)
 	if err != nil {
 		return fmt.Errorf("starting CoreDNS: %w", err)
 	}
-	defer func() {
-		// What CoreDNS does on SIGTERM: the plugins' shutdown (the health
-		// checks stop), then the servers.
-		inst.ShutdownCallbacks()
-		inst.Stop()
-	}()
+	// What CoreDNS does on SIGTERM: the plugins' shutdown (the health
+	// checks stop), then the servers.
+	defer inprocess.Stop(inst)
 
 	// /ready says 200 once every check has had its first probe; before,
 	// the plugin would answer from a view of health it has not seen yet.
 	w.printf("Waiting for CoreDNS's first health check (http://127.0.0.1:%d/ready)…\n", readyPort)
-	if err := waitReady(readyPort); err != nil {
+	if err := corednsproc.WaitReady(net.JoinHostPort("127.0.0.1", strconv.Itoa(readyPort)), giveUp); err != nil {
 		return err
 	}
 	w.printf("Asking DNS for www.example.org (like: dig @127.0.0.1 -p %d www.example.org A)\n", dnsPort)
@@ -271,25 +255,6 @@ func fetchPage(addr string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(string(body)), nil
-}
-
-func waitReady(port int) error {
-	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/ready"
-	deadline := time.Now().Add(giveUp)
-	for {
-		resp, err := client.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("CoreDNS not ready within %s (%s)", giveUp, url)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // story writes the demo's lines; CoreDNS's log goroutines write to it too.

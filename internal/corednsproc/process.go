@@ -100,10 +100,25 @@ func (p *Process) Stop(sig os.Signal, grace time.Duration) bool {
 // every check has had its first probe). It fails if the process exits first
 // or within passes.
 func (p *Process) WaitReady(readyAddr string, within time.Duration) error {
-	deadline := time.Now().Add(within)
-	for {
+	return waitReady(readyAddr, within, func() error {
 		if p.Exited() {
 			return fmt.Errorf("CoreDNS exited at start (%v):\n%s", p.State(), p.Output())
+		}
+		return nil
+	})
+}
+
+// WaitReady polls the ready plugin at readyAddr until it says 200, for a
+// CoreDNS that is not a child process (one running in this process).
+func WaitReady(readyAddr string, within time.Duration) error {
+	return waitReady(readyAddr, within, func() error { return nil })
+}
+
+func waitReady(readyAddr string, within time.Duration, exited func() error) error {
+	deadline := time.Now().Add(within)
+	for {
+		if err := exited(); err != nil {
+			return err
 		}
 		code, body, err := ReadyStatus(readyAddr)
 		if err == nil && code == http.StatusOK {
