@@ -11,7 +11,9 @@
 # ready, prometheus and `status`, as deployed. Once /ready says 200 it
 # scrapes /metrics once (as Prometheus would), and reads VmRSS from
 # /proc/PID/status ("ready"); then K rounds of G concurrent GETs of /status
-# ("after GETs"), and VmHWM, the peak of the whole run. Sizes: 0, 1,000 and
+# ("after GETs": VmRSS, and RssAnon, the part that is not the binary's
+# pages, which the kernel can drop and read again), and VmHWM, the peak of
+# VmRSS over the whole run. Sizes: 0, 1,000 and
 # 10,000 sets without checks; 0, 100 and 1,000 checks without sets; and
 # 10,000 sets with 1,000 checks, to compare with what the fit predicts.
 # The per-set cost is the least-squares slope over the sets-only runs, the
@@ -108,15 +110,16 @@ get_burst() {
 }
 
 # measure SETS CHECKS: one run of one size; prints "sets checks ready_kib
-# after_kib hwm_kib doc_bytes".
+# after_kib anon_kib hwm_kib doc_bytes".
 measure() {
-    local n=$1 m=$2 conf="$BENCH_WORK/Corefile" want entries ready after hwm
+    local n=$1 m=$2 conf="$BENCH_WORK/Corefile" want entries ready after anon hwm
     memory_corefile "$n" "$m" "$conf"
     start_coredns "$conf" "$BENCH_WORK/coredns.log" "$ready_port"
     curl -s --noproxy '*' --max-time 30 -o /dev/null "http://127.0.0.1:$metrics_port/metrics" || fail "GET /metrics"
     ready=$(kib VmRSS "$COREDNS_PID")
     get_burst
     after=$(kib VmRSS "$COREDNS_PID")
+    anon=$(kib RssAnon "$COREDNS_PID")
     hwm=$(kib VmHWM "$COREDNS_PID")
     if ((n > 0)); then
         want=127.1.0.2
@@ -128,7 +131,7 @@ measure() {
         [ "$entries" = $((n + m)) ] || fail "$n sets, $m checks: GET $j has $entries entries, want $((n + m))"
     done
     stop_pid "$COREDNS_PID"
-    echo "$n $m $ready $after $hwm $DOC_BYTES"
+    echo "$n $m $ready $after $anon $hwm $DOC_BYTES"
 }
 
 results="$BENCH_WORK/results.txt"
@@ -146,7 +149,7 @@ medians="$BENCH_WORK/medians.txt"
 for size in "${sizes[@]}"; do
     read -r n m <<<"$size"
     line="$n $m"
-    for col in 3 4 5 6; do
+    for col in 3 4 5 6 7; do
         line="$line $(median $(awk -v n="$n" -v m="$m" -v c="$col" '$1 == n && $2 == m {print $c}' "$results"))"
     done
     echo "$line"
@@ -155,8 +158,8 @@ done >"$medians"
 echo
 echo "CoreDNS RSS by size (MiB; median of $runs run(s); $rounds round(s) of $gets concurrent GETs of /status)"
 {
-    echo "record_sets checks RSS_ready RSS_after_GETs peak_(VmHWM) status_document"
-    awk '{printf "%d %d %.1f %.1f %.1f %.2fMB\n", $1, $2, $3 / 1024, $4 / 1024, $5 / 1024, $6 / 1e6}' "$medians"
+    echo "record_sets checks RSS_ready RSS_after_GETs anon_after_GETs peak_(VmHWM) status_document"
+    awk '{printf "%d %d %.1f %.1f %.1f %.1f %.2fMB\n", $1, $2, $3 / 1024, $4 / 1024, $5 / 1024, $6 / 1024, $7 / 1e6}' "$medians"
 } | align
 
 # fit COL WHICH: the least-squares slope (KiB per unit) of column COL over
@@ -169,20 +172,22 @@ fit() {
 echo
 {
     echo "figure per_record_set per_check base"
-    for col in 3 4 5; do
+    for col in 3 4 5 6; do
         read -r per_set base_s < <(fit "$col" 1)
         read -r per_check base_c < <(fit "$col" 2)
-        case $col in 3) label=RSS_ready ;; 4) label=RSS_after_GETs ;; 5) label="peak_(VmHWM)" ;; esac
+        case $col in 3) label=RSS_ready ;; 4) label=RSS_after_GETs ;; 5) label=anon_after_GETs ;; 6) label="peak_(VmHWM)" ;; esac
         awk -v l="$label" -v s="$per_set" -v c="$per_check" -v b1="$base_s" -v b2="$base_c" \
             'BEGIN {printf "%s %.2fKiB %.2fKiB %.1fMiB\n", l, s, c, (b1 + b2) / 2 / 1024}'
     done
 } | align
-if ! ((smoke)); then
-    read -r per_set base_s < <(fit 5 1)
-    read -r per_check base_c < <(fit 5 2)
+if ((smoke)); then
+    echo "(smoke: the sizes are too small for the fit to mean anything)"
+else
+    read -r per_set base_s < <(fit 6 1)
+    read -r per_check base_c < <(fit 6 2)
     awk -v s="$per_set" -v c="$per_check" -v b="$base_s" -v b2="$base_c" '$1 == 10000 && $2 == 1000 {
         printf "\n10,000 sets with 1,000 checks: peak %.1f MiB measured, %.1f MiB from the fit (base + 10000 x set + 1000 x check)\n",
-            $5 / 1024, ((b + b2) / 2 + 10000 * s + 1000 * c) / 1024}' "$medians"
+            $6 / 1024, ((b + b2) / 2 + 10000 * s + 1000 * c) / 1024}' "$medians"
 fi
 echo
 machine_line "$(load_average)"
