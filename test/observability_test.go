@@ -4,10 +4,13 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/coredns/caddy"
 	"github.com/healthfailover/healthfailover/internal/fakebackend"
+	"github.com/healthfailover/healthfailover/internal/inprocess"
 )
 
 func TestObservability(t *testing.T) {
@@ -51,7 +54,7 @@ func TestObservability(t *testing.T) {
 	})
 
 	t.Run("transition log", func(t *testing.T) {
-		want := "[INFO] plugin/healthfailover: check obs-east: healthy -> unhealthy (status 503 after 2 consecutive failures)"
+		want := "[INFO] plugin/healthfailover: dns://example.org.:0: check obs-east: healthy -> unhealthy (status 503 after 2 consecutive failures)"
 		eventually(t, 2*time.Second, "the transition is logged", func() bool { return strings.Contains(logs.String(), want) })
 		// One line per transition, nothing per probe.
 		if n := strings.Count(logs.String(), "check obs-east:"); n != 1 {
@@ -63,20 +66,20 @@ func TestObservability(t *testing.T) {
 		var text string
 		eventually(t, 3*time.Second, "metrics show the failover", func() bool {
 			_, text = httpGet(t, "http://"+metricsAddr+"/metrics")
-			return strings.Contains(text, `coredns_healthfailover_check_healthy{check="obs-east"} 0`) &&
-				strings.Contains(text, `coredns_healthfailover_record_serving_tier{record="obs.example.org.",type="A"} 2`)
+			return strings.Contains(text, `coredns_healthfailover_check_healthy{block="dns://example.org.:0",check="obs-east"} 0`) &&
+				strings.Contains(text, `coredns_healthfailover_record_serving_tier{block="dns://example.org.:0",record="obs.example.org.",type="A"} 2`)
 		})
 		for _, want := range []string{
-			`coredns_healthfailover_check_healthy{check="obs-never"} 0`,
-			`coredns_healthfailover_calculated_healthy_children{check="obs-both"} 0`,
-			`coredns_healthfailover_transitions_total{check="obs-east",to="unhealthy"}`,
-			`coredns_healthfailover_probes_total{check="obs-east",reason="bad_status"}`,
-			`coredns_healthfailover_probes_total{check="obs-never",reason="connect_refused"}`,
-			`coredns_healthfailover_probe_duration_seconds_bucket{check="obs-east",phase="connect"`,
-			`coredns_healthfailover_probe_duration_seconds_bucket{check="obs-east",phase="first_byte"`,
-			`coredns_healthfailover_probe_duration_seconds_count{check="obs-east",phase="total"}`,
-			`coredns_healthfailover_record_healthy_members{record="obs.example.org.",type="A"} 1`,
-			`coredns_healthfailover_answers_total{record="obs.example.org.",server="dns://:0",tier="2",type="A"}`,
+			`coredns_healthfailover_check_healthy{block="dns://example.org.:0",check="obs-never"} 0`,
+			`coredns_healthfailover_calculated_healthy_children{block="dns://example.org.:0",check="obs-both"} 0`,
+			`coredns_healthfailover_transitions_total{block="dns://example.org.:0",check="obs-east",to="unhealthy"}`,
+			`coredns_healthfailover_probes_total{block="dns://example.org.:0",check="obs-east",reason="bad_status"}`,
+			`coredns_healthfailover_probes_total{block="dns://example.org.:0",check="obs-never",reason="connect_refused"}`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{block="dns://example.org.:0",check="obs-east",phase="connect"`,
+			`coredns_healthfailover_probe_duration_seconds_bucket{block="dns://example.org.:0",check="obs-east",phase="first_byte"`,
+			`coredns_healthfailover_probe_duration_seconds_count{block="dns://example.org.:0",check="obs-east",phase="total"}`,
+			`coredns_healthfailover_record_healthy_members{block="dns://example.org.:0",record="obs.example.org.",type="A"} 1`,
+			`coredns_healthfailover_answers_total{block="dns://example.org.:0",record="obs.example.org.",server="dns://:0",tier="2",type="A"}`,
 		} {
 			if !strings.Contains(text, want) {
 				t.Errorf("metrics lack %s", want)
@@ -115,9 +118,14 @@ func TestObservability(t *testing.T) {
 	})
 }
 
+// TestReadyWaitsForFirstProbes: a start waits for every check's first probe
+// before the DNS servers listen, and /ready, which listens before that wait,
+// says 503 naming the plugin until the probe is done, then 200.
 func TestReadyWaitsForFirstProbes(t *testing.T) {
-	// A backend that takes a while to answer keeps the first probe in flight.
+	// A backend that holds the first probe until released.
 	release := make(chan struct{})
+	var once sync.Once
+	free := func() { once.Do(func() { close(release) }) }
 	slow := fakebackend.NewHTTP(t, fakebackend.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
@@ -129,23 +137,37 @@ func TestReadyWaitsForFirstProbes(t *testing.T) {
 		ready %s
 		healthfailover {
 			check slow %s/ {
-				interval 2s
+				interval 10s
+				response_timeout 10s
 			}
 			record www.example.org A {
 				primary 127.0.0.1 check slow
 			}
 		}
 	}`, readyAddr, slow.URL())
-	startCoreDNS(t, corefile)
-	eventually(t, 3*time.Second, "the ready endpoint answers", func() bool {
+	// The start returns only once the first probe is done: it runs aside.
+	var inst *caddy.Instance
+	started := make(chan error, 1)
+	go func() {
+		var err error
+		inst, err = inprocess.Start(corefile)
+		started <- err
+	}()
+	t.Cleanup(func() {
+		free()
+		if err := <-started; err == nil {
+			inprocess.Stop(inst)
+		}
+	})
+	eventually(t, 5*time.Second, "the ready endpoint answers", func() bool {
 		code, _ := httpGet(t, "http://"+readyAddr+"/ready")
 		return code != 0
 	})
 	if code, body := httpGet(t, "http://"+readyAddr+"/ready"); code != http.StatusServiceUnavailable || !strings.Contains(body, "healthfailover") {
 		t.Errorf("/ready before the first probe finished: %d %q, want 503 naming healthfailover", code, body)
 	}
-	close(release)
-	eventually(t, 3*time.Second, "ready once the first probe finished", func() bool {
+	free()
+	eventually(t, 5*time.Second, "ready once the first probe finished", func() bool {
 		code, _ := httpGet(t, "http://"+readyAddr+"/ready")
 		return code == http.StatusOK
 	})
