@@ -6,7 +6,6 @@ import (
 
 	"github.com/coredns/caddy"
 	"github.com/healthfailover/healthfailover/internal/fakebackend"
-	"github.com/healthfailover/healthfailover/internal/inprocess"
 	"github.com/healthfailover/healthfailover/internal/syncbuf"
 	"github.com/healthfailover/healthfailover/internal/testkit"
 )
@@ -51,10 +50,6 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() boo
 }
 
 func sameAnswer(got []string, want ...string) bool { return testkit.SameAnswer(got, want...) }
-
-// ensureDirective puts healthfailover in CoreDNS's plugin order just before
-// hosts, as cmd/coredns does, for tests that load whole Corefiles.
-func ensureDirective() { inprocess.PlaceDirective() }
 
 // captureLog copies what CoreDNS logs into a buffer, for the rest of the test.
 func captureLog(t *testing.T) *syncbuf.Buffer { return testkit.CaptureLog(t) }

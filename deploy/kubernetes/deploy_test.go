@@ -1,12 +1,16 @@
-package healthfailover
+// Package kubernetes_test checks the manifests beside it, the image they run
+// and the README that applies them, from outside the plugin: the Corefile is
+// loaded as CoreDNS loads it, with every in-tree plugin and healthfailover
+// registered, and what it declares is read from its tokens.
+package kubernetes_test
 
 import (
 	"bufio"
 	"bytes"
 	"encoding/json"
 	"maps"
-	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +22,9 @@ import (
 	"github.com/coredns/caddy"
 	"github.com/coredns/caddy/caddyfile"
 	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/plugin"
+	_ "github.com/healthfailover/healthfailover" // registers the plugin
+	"github.com/healthfailover/healthfailover/internal/inprocess"
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -26,12 +33,14 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// The manifests that replace the stock cluster DNS, and the image they run.
+// The manifests that replace the stock cluster DNS (this directory), and the
+// image they run.
 const (
-	deployDir      = "deploy/kubernetes"
-	deployReadme   = "deploy/kubernetes/README.md"
-	dockerfilePath = "Dockerfile"
+	deployDir      = "."
+	deployReadme   = "README.md"
+	dockerfilePath = "../../Dockerfile"
 	corefileMount  = "/etc/coredns"
+	pluginName     = "healthfailover"
 )
 
 // stockCorefile is the cluster Corefile of kubeadm, kind and the
@@ -59,7 +68,7 @@ const stockCorefile = `.:53 {
 }
 `
 
-// manifests holds every object of deploy/kubernetes, each decoded strictly.
+// manifests holds every object of this directory, each decoded strictly.
 type manifests struct {
 	serviceAccount     *corev1.ServiceAccount
 	clusterRole        *rbacv1.ClusterRole
@@ -71,7 +80,7 @@ type manifests struct {
 
 var yamlDocSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
 
-// loadManifests decodes every YAML document of deploy/kubernetes into its API
+// loadManifests decodes every YAML document of this directory into its API
 // type, refusing unknown and duplicate fields, unknown kinds and a second
 // object of a kind.
 func loadManifests(t *testing.T) *manifests {
@@ -317,7 +326,7 @@ func TestDeployConfigMapMount(t *testing.T) {
 // word for word, and serves health, ready and metrics where the probes and
 // the scrape annotations look.
 func TestDeployCorefile(t *testing.T) {
-	ensureDirective()
+	inprocess.PlaceDirective()
 	m := loadManifests(t)
 	blocks := parseCorefile(t, m.configMap.Data["Corefile"])
 
@@ -372,12 +381,14 @@ func TestDeployCorefile(t *testing.T) {
 	}
 }
 
-// TestDeployHealthfailoverBlock runs the Corefile's healthfailover block
-// through the plugin's own parser, fed as CoreDNS feeds it.
+// TestDeployHealthfailoverBlock loads the Corefile's healthfailover server
+// block with the real plugin, as CoreDNS does at start-up, and checks what
+// the block declares: its zones, its checks and its record sets.
 func TestDeployHealthfailoverBlock(t *testing.T) {
-	ensureDirective()
+	inprocess.PlaceDirective()
 	m := loadManifests(t)
-	blocks := parseCorefile(t, m.configMap.Data["Corefile"])
+	corefile := m.configMap.Data["Corefile"]
+	blocks := parseCorefile(t, corefile)
 
 	var found []caddyfile.ServerBlock
 	for _, sb := range blocks {
@@ -389,50 +400,51 @@ func TestDeployHealthfailoverBlock(t *testing.T) {
 		t.Fatalf("%d server blocks use %s, want 1", len(found), pluginName)
 	}
 	sb := found[0]
-	c := caddy.NewTestController("dns", "")
-	c.Dispenser = caddyfile.NewDispenserTokens("Corefile", sb.Tokens[pluginName])
-	c.ServerBlockKeys = sb.Keys
-	cfg, err := parse(c)
-	if err != nil {
-		t.Fatalf("the healthfailover block does not parse: %v", err)
+
+	// Every directive's setup runs (parsing and wiring, as at start-up), but
+	// nothing starts: no socket opens and no probe is sent to the
+	// documentation addresses. Only the server block that uses the plugin is
+	// loaded: the kubernetes plugin's setup needs the pod's service account,
+	// so the stock block loads only in a cluster (TestDeployCorefile holds it
+	// to the stock words instead).
+	input := caddy.CaddyfileInput{Contents: []byte(onlyPluginBlock(t, corefile)), Filepath: "Corefile", ServerTypeName: "dns"}
+	if err := caddy.ValidateAndExecuteDirectives(input, nil, true); err != nil {
+		t.Fatalf("the healthfailover server block does not load: %v", err)
 	}
 
-	if !slices.Equal(cfg.zones, []string{"shop.example.com."}) {
-		t.Errorf("zones = %v, want [shop.example.com.]", cfg.zones)
+	hf := readBlock(sb)
+	if !slices.Equal(hf.zones, []string{"shop.example.com."}) {
+		t.Errorf("zones = %v, want [shop.example.com.]", hf.zones)
 	}
-	for _, z := range cfg.zones {
+	for _, z := range hf.zones {
 		if !slices.ContainsFunc(sb.Keys, func(key string) bool { return dns.IsSubDomain(serverZone(key), z) }) {
 			t.Errorf("zone %s is outside the server block %v: its queries would never reach the plugin", z, sb.Keys)
 		}
 	}
 
 	var checks []string
-	for _, spec := range cfg.checks {
-		checks = append(checks, spec.Name)
-		host, _, err := net.SplitHostPort(spec.Address)
-		if err != nil || !isDocumentationAddr(host) {
-			t.Errorf("check %s probes %s: the example must use documentation addresses", spec.Name, spec.Address)
+	for _, ck := range hf.checks {
+		checks = append(checks, ck.name)
+		u, err := url.Parse(ck.target)
+		if err != nil || !isDocumentationAddr(u.Hostname()) {
+			t.Errorf("check %s probes %s: the example must use documentation addresses", ck.name, ck.target)
 		}
 	}
 	if want := []string{"shop-east", "shop-west"}; !slices.Equal(checks, want) {
 		t.Errorf("checks = %v, want %v", checks, want)
 	}
 
-	type member struct {
-		tier         int
-		value, check string
-	}
 	want := map[string][]member{
 		"www.shop.example.com.": {{1, "192.0.2.10", "shop-east"}, {2, "198.51.100.10", "shop-west"}},
 		"api.shop.example.com.": {{1, "192.0.2.10", "shop-east"}, {1, "198.51.100.10", "shop-west"}},
 	}
 	got := map[string][]member{}
-	for _, set := range cfg.sets {
-		if set.qtype != dns.TypeA {
-			t.Errorf("record %s has type %s, want A", set.name, dns.TypeToString[set.qtype])
+	for _, set := range hf.sets {
+		if set.qtype != "A" {
+			t.Errorf("record %s has type %s, want A", set.name, set.qtype)
 		}
 		for _, mb := range set.members {
-			got[set.name] = append(got[set.name], member{mb.tier, mb.value, mb.check})
+			got[set.name] = append(got[set.name], mb)
 			if !isDocumentationAddr(mb.value) {
 				t.Errorf("record %s answers %s: the example must use documentation addresses", set.name, mb.value)
 			}
@@ -441,6 +453,181 @@ func TestDeployHealthfailoverBlock(t *testing.T) {
 	if !maps.EqualFunc(got, want, slices.Equal) {
 		t.Errorf("record sets = %+v, want %+v", got, want)
 	}
+}
+
+// onlyPluginBlock returns the Corefile with every line outside the server
+// block that uses the plugin left blank, so that errors name the Corefile's
+// own lines.
+func onlyPluginBlock(t *testing.T, corefile string) string {
+	t.Helper()
+	var (
+		depth      int
+		start      = -1 // the first line of the server block the walk is in
+		prev       int  // the line of the previous token
+		uses       bool
+		first, end int
+	)
+	d := caddyfile.NewDispenser("Corefile", strings.NewReader(corefile))
+	for d.Next() {
+		line := d.Line()
+		switch {
+		case d.Val() == "{":
+			depth++
+		case d.Val() == "}":
+			depth--
+			if depth == 0 {
+				if uses {
+					if end > 0 {
+						t.Fatalf("two server blocks use %s", pluginName)
+					}
+					first, end = start, line
+				}
+				start, uses = -1, false
+			}
+		case depth == 0 && start < 0:
+			start = line
+		case depth == 1 && line != prev && d.Val() == pluginName:
+			uses = true
+		}
+		prev = line
+	}
+	if end == 0 {
+		t.Fatalf("no server block uses %s", pluginName)
+	}
+	lines := strings.SplitAfter(corefile, "\n")
+	for i := range lines {
+		if n := i + 1; n < first || n > end {
+			lines[i] = "\n"
+		}
+	}
+	return strings.Join(lines, "")
+}
+
+// hfBlock is what a healthfailover block declares, as the operator wrote it:
+// names are made fully qualified and lower case, as the plugin reads them,
+// and nothing else is interpreted.
+type hfBlock struct {
+	zones  []string
+	checks []hfCheck
+	sets   []hfSet
+}
+
+type hfCheck struct {
+	name   string
+	target string // the URL, or "calculated"
+}
+
+type hfSet struct {
+	name, qtype string
+	members     []member
+}
+
+// member is one primary, secondary or tier line of a record block.
+type member struct {
+	tier  int
+	value string // an address or name; "alias NAME" for an alias
+	check string
+}
+
+// readBlock reads the healthfailover block of a server block from its
+// tokens: `healthfailover [ZONES...]`, then `check NAME TARGET …` and
+// `record NAME TYPE { … }` inside it, and the members inside each record.
+func readBlock(sb caddyfile.ServerBlock) hfBlock {
+	var (
+		hf  hfBlock
+		set *hfSet // the record block the walk is in, if any
+	)
+	for _, st := range statements(sb.Tokens[pluginName]) {
+		w := st.words
+		switch {
+		case st.depth == 0 && w[0] == pluginName:
+			hf.zones = plugin.OriginsFromArgsOrServerBlock(w[1:], sb.Keys)
+		case st.depth == 1:
+			set = nil
+			switch {
+			case w[0] == "check" && len(w) >= 3:
+				hf.checks = append(hf.checks, hfCheck{name: w[1], target: w[2]})
+			case w[0] == "record" && len(w) == 3:
+				hf.sets = append(hf.sets, hfSet{name: strings.ToLower(dns.Fqdn(w[1])), qtype: strings.ToUpper(w[2])})
+				set = &hf.sets[len(hf.sets)-1]
+			}
+		case st.depth == 2 && set != nil:
+			if mb, ok := readMember(w); ok {
+				set.members = append(set.members, mb)
+			}
+		}
+	}
+	return hf
+}
+
+// readMember reads `primary VALUE [check NAME] [weight N]`, the same with
+// secondary, and `tier N VALUE …`.
+func readMember(w []string) (member, bool) {
+	var mb member
+	switch w[0] {
+	case "primary":
+		mb.tier, w = 1, w[1:]
+	case "secondary":
+		mb.tier, w = 2, w[1:]
+	case "tier":
+		if len(w) < 2 {
+			return mb, false
+		}
+		n, err := strconv.Atoi(w[1])
+		if err != nil {
+			return mb, false
+		}
+		mb.tier, w = n, w[2:]
+	default:
+		return mb, false
+	}
+	if len(w) == 0 {
+		return mb, false
+	}
+	if w[0] == "alias" && len(w) >= 2 {
+		mb.value, w = "alias "+w[1], w[2:]
+	} else {
+		mb.value, w = w[0], w[1:]
+	}
+	for ; len(w) >= 2; w = w[2:] {
+		if w[0] == "check" {
+			mb.check = w[1]
+		}
+	}
+	return mb, true
+}
+
+// statement is one line of a directive: its words, without the braces, and
+// how many blocks deep it is.
+type statement struct {
+	depth int
+	words []string
+}
+
+// statements walks a directive's tokens a line at a time, as the plugin's
+// parser does, following its blocks.
+func statements(tokens []caddyfile.Token) []statement {
+	var (
+		out   []statement
+		depth int
+	)
+	d := caddyfile.NewDispenserTokens("Corefile", tokens)
+	for d.Next() {
+		if d.Val() == "}" {
+			depth--
+			continue
+		}
+		st := statement{depth: depth, words: []string{d.Val()}}
+		for d.NextArg() {
+			if d.Val() == "{" {
+				depth++
+				break
+			}
+			st.words = append(st.words, d.Val())
+		}
+		out = append(out, st)
+	}
+	return out
 }
 
 // TestDeployImage checks that the Deployment runs the image the Dockerfile
