@@ -1,11 +1,12 @@
 package healthfailover
 
 import (
-	"context"
+	"bytes"
 	"encoding/json"
-	"net"
+	"io"
 	"net/http"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,14 +14,27 @@ import (
 	"github.com/miekg/dns"
 )
 
-// statusServer serves a read-only JSON view of every check and record set:
-// what Route 53's console shows, without reading metrics.
+// The status endpoint is a read-only JSON view of every check and record
+// set of the blocks that share its address (status_listener.go): what
+// Route 53's console shows, without reading metrics. The document is
+// {"checks": [...], "records": [...]}, each entry naming its server block,
+// sorted by block, then by name.
+
+// statusServer is what a handler keeps for the status endpoint: the order
+// of its entries, worked out on the first request rather than on each.
 type statusServer struct {
-	mu  sync.Mutex
-	srv *http.Server
+	once    sync.Once
+	checks  []statusCheckRef // sorted by name
+	records []*recordSet     // sorted by name, then type
+}
+
+type statusCheckRef struct {
+	name   string
+	target string // empty for a calculated check
 }
 
 type checkStatus struct {
+	Block                string       `json:"block"`
 	Name                 string       `json:"name"`
 	Kind                 checker.Kind `json:"kind"`
 	Target               string       `json:"target,omitempty"`
@@ -37,15 +51,26 @@ type checkStatus struct {
 }
 
 type lastResult struct {
-	OK      bool             `json:"ok"`
-	Reason  checker.Reason   `json:"reason"`
-	Message string           `json:"message"`
-	Status  int              `json:"status,omitempty"`
-	At      time.Time        `json:"at"`
-	Phases  map[string]int64 `json:"phases_us"`
+	OK      bool           `json:"ok"`
+	Reason  checker.Reason `json:"reason"`
+	Message string         `json:"message"`
+	Status  int            `json:"status,omitempty"`
+	At      time.Time      `json:"at"`
+	Phases  probePhases    `json:"phases_us"`
+}
+
+// probePhases are a probe's phase durations in microseconds: a struct, not
+// a map, to spare an allocation per entry; its fields are in the sorted
+// order the map's keys were written in, so the document reads the same.
+type probePhases struct {
+	Connect      int64 `json:"connect"`
+	FirstByte    int64 `json:"first_byte"`
+	TLSHandshake int64 `json:"tls_handshake"`
+	Total        int64 `json:"total"`
 }
 
 type recordStatus struct {
+	Block          string   `json:"block"`
 	Name           string   `json:"name"`
 	Type           string   `json:"type"`
 	ServingTier    int      `json:"serving_tier"`
@@ -55,48 +80,11 @@ type recordStatus struct {
 	Servfail       bool     `json:"servfail,omitempty"`
 }
 
-type statusDoc struct {
-	Checks  []checkStatus  `json:"checks"`
-	Records []recordStatus `json:"records"`
-}
-
-// startStatus listens on the status address, if one is configured.
-func (h *HealthFailover) startStatus() error {
-	if h.status == "" {
-		return nil
-	}
-	h.statusSrv.mu.Lock()
-	defer h.statusSrv.mu.Unlock()
-	if h.statusSrv.srv != nil {
-		return nil
-	}
-	ln, err := net.Listen("tcp", h.status)
-	if err != nil {
-		return err
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", h.serveStatus)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 10 * time.Second}
-	h.statusSrv.srv = srv
-	go srv.Serve(ln)
-	return nil
-}
-
-// stopStatus closes the listener; it may run more than once.
-func (h *HealthFailover) stopStatus() error {
-	h.statusSrv.mu.Lock()
-	defer h.statusSrv.mu.Unlock()
-	if h.statusSrv.srv == nil {
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	err := h.statusSrv.srv.Shutdown(ctx)
-	h.statusSrv.srv = nil
-	return err
-}
-
-func (h *HealthFailover) serveStatus(w http.ResponseWriter, r *http.Request) {
+// serveStatus writes the document of members (sorted by block) entry by
+// entry: with 10,000 record sets it is megabytes, and building it whole
+// cost every concurrent reader a copy. An entry is read when it is
+// written, so two entries may be a moment apart; each is consistent.
+func serveStatus(w http.ResponseWriter, r *http.Request, members []*HealthFailover) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "read-only: use GET", http.StatusMethodNotAllowed)
@@ -107,48 +95,119 @@ func (h *HealthFailover) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(h.statusDoc())
+	if r.Method == http.MethodHead {
+		return
+	}
+	writeStatus(w, members)
 }
 
-func (h *HealthFailover) statusDoc() statusDoc {
-	doc := statusDoc{Checks: []checkStatus{}, Records: []recordStatus{}}
-	if h.checks != nil {
-		targets := map[string]string{}
-		for _, s := range h.checks.Specs() {
-			if s.Kind != checker.Calculated {
-				targets[s.Name] = string(s.Kind) + "://" + s.Address + s.Path
+// writeStatus streams the document to w, indented as encoding/json's
+// SetIndent("", "  ") indents it, and stops at the first write error (the
+// reader has gone).
+func writeStatus(w io.Writer, members []*HealthFailover) error {
+	s := newStatusStream(w)
+	s.raw("{\n  \"checks\": [")
+	for _, h := range members {
+		for _, c := range h.statusOrder().checks {
+			if st, ok := h.checks.State(c.name); ok {
+				s.entry(newCheckStatus(h.table.block, st, c.target))
 			}
 		}
-		for _, st := range h.checks.Snapshot() {
-			doc.Checks = append(doc.Checks, newCheckStatus(st, targets[st.Name]))
+	}
+	s.closeArray()
+	s.raw(",\n  \"records\": [")
+	for _, h := range members {
+		for _, set := range h.statusOrder().records {
+			s.entry(newRecordStatus(h.table.block, set))
 		}
 	}
-	for _, s := range h.table.sets {
-		a := s.current.Load()
-		doc.Records = append(doc.Records, recordStatus{
-			Name:           s.name,
-			Type:           dns.TypeToString[s.qtype],
-			ServingTier:    a.tier,
-			HealthyMembers: a.healthyMembers,
-			Answer:         a.values(),
-			Weighted:       a.cumWeights != nil,
-			Servfail:       a.servfail,
-		})
-	}
-	sort.Slice(doc.Records, func(i, j int) bool {
-		if doc.Records[i].Name != doc.Records[j].Name {
-			return doc.Records[i].Name < doc.Records[j].Name
-		}
-		return doc.Records[i].Type < doc.Records[j].Type
-	})
-	return doc
+	s.closeArray()
+	s.raw("\n}\n")
+	return s.err
 }
 
-func newCheckStatus(st checker.State, target string) checkStatus {
+// statusStream writes the document's frame and encodes one entry at a
+// time into a buffer it reuses.
+type statusStream struct {
+	w       io.Writer
+	buf     bytes.Buffer
+	enc     *json.Encoder
+	entries int // in the array being written
+	err     error
+}
+
+func newStatusStream(w io.Writer) *statusStream {
+	s := &statusStream{w: w}
+	s.enc = json.NewEncoder(&s.buf)
+	// An entry sits two levels deep: its lines after the first carry the
+	// indentation of the level it sits at.
+	s.enc.SetIndent("    ", "  ")
+	return s
+}
+
+func (s *statusStream) raw(text string) {
+	if s.err == nil {
+		_, s.err = io.WriteString(s.w, text)
+	}
+}
+
+func (s *statusStream) entry(v any) {
+	if s.err != nil {
+		return
+	}
+	s.buf.Reset()
+	if s.entries == 0 {
+		s.buf.WriteString("\n    ")
+	} else {
+		s.buf.WriteString(",\n    ")
+	}
+	s.entries++
+	if s.err = s.enc.Encode(v); s.err != nil {
+		return
+	}
+	// Encode ends the value with a newline; the frame decides what follows.
+	_, s.err = s.w.Write(bytes.TrimSuffix(s.buf.Bytes(), []byte("\n")))
+}
+
+// closeArray ends an array as encoding/json does: "[]" when empty.
+func (s *statusStream) closeArray() {
+	if s.entries > 0 {
+		s.raw("\n  ]")
+	} else {
+		s.raw("]")
+	}
+	s.entries = 0
+}
+
+// statusOrder returns the handler's entry order, worked out once: the
+// configuration does not change under a handler.
+func (h *HealthFailover) statusOrder() *statusServer {
+	ss := &h.statusSrv
+	ss.once.Do(func() {
+		if h.checks != nil {
+			for _, spec := range h.checks.Specs() {
+				ref := statusCheckRef{name: spec.Name}
+				if spec.Kind != checker.Calculated {
+					ref.target = string(spec.Kind) + "://" + spec.Address + spec.Path
+				}
+				ss.checks = append(ss.checks, ref)
+			}
+			slices.SortFunc(ss.checks, func(a, b statusCheckRef) int { return strings.Compare(a.name, b.name) })
+		}
+		ss.records = slices.Clone(h.table.sets)
+		slices.SortFunc(ss.records, func(a, b *recordSet) int {
+			if c := strings.Compare(a.name, b.name); c != 0 {
+				return c
+			}
+			return strings.Compare(dns.TypeToString[a.qtype], dns.TypeToString[b.qtype])
+		})
+	})
+	return ss
+}
+
+func newCheckStatus(block string, st checker.State, target string) checkStatus {
 	cs := checkStatus{
-		Name: st.Name, Kind: st.Kind, Target: target, Healthy: st.Healthy, Checked: st.Checked, Since: st.Since,
+		Block: block, Name: st.Name, Kind: st.Kind, Target: target, Healthy: st.Healthy, Checked: st.Checked, Since: st.Since,
 		ConsecutiveSuccesses: st.ConsecutiveSuccesses, ConsecutiveFailures: st.ConsecutiveFailures,
 		Successes: st.Successes, Failures: st.Failures, Transitions: st.Transitions,
 	}
@@ -159,15 +218,29 @@ func newCheckStatus(st checker.State, target string) checkStatus {
 	if !st.Last.At.IsZero() {
 		cs.Last = &lastResult{
 			OK: st.Last.OK, Reason: st.Last.Reason, Message: st.Last.Message, Status: st.Last.Status, At: st.Last.At,
-			Phases: map[string]int64{
-				"connect":       st.Last.Phases.Connect.Microseconds(),
-				"tls_handshake": st.Last.Phases.TLSHandshake.Microseconds(),
-				"first_byte":    st.Last.Phases.FirstByte.Microseconds(),
-				"total":         st.Last.Phases.Total.Microseconds(),
+			Phases: probePhases{
+				Connect:      st.Last.Phases.Connect.Microseconds(),
+				FirstByte:    st.Last.Phases.FirstByte.Microseconds(),
+				TLSHandshake: st.Last.Phases.TLSHandshake.Microseconds(),
+				Total:        st.Last.Phases.Total.Microseconds(),
 			},
 		}
 	}
 	return cs
+}
+
+func newRecordStatus(block string, s *recordSet) recordStatus {
+	a := s.current.Load()
+	return recordStatus{
+		Block:          block,
+		Name:           s.name,
+		Type:           dns.TypeToString[s.qtype],
+		ServingTier:    a.tier,
+		HealthyMembers: a.healthyMembers,
+		Answer:         a.values(),
+		Weighted:       a.cumWeights != nil,
+		Servfail:       a.servfail,
+	}
 }
 
 // values lists every candidate of an answer, as the record's data.
