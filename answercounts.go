@@ -131,7 +131,7 @@ type answerLabels struct {
 func (t *table) eachAnswerCount(f func(answerLabels, uint64)) {
 	for _, s := range t.sets {
 		qtype := dns.TypeToString[s.qtype]
-		s.answers.each(func(server, tier int, n uint64) {
+		s.counts.each(func(server, tier int, n uint64) {
 			f(answerLabels{t.servers.name(server), t.block, s.name, qtype, tier}, n)
 		})
 	}

@@ -69,7 +69,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	}
 	qtype := state.QType()
 
-	names, defined := h.table.byName[qname]
+	atName, defined := h.table.byName[qname]
 	if !defined && h.fall.Through(qname) {
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
@@ -95,7 +95,7 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 		m.Rcode = dns.RcodeNameError
 	default:
 		var servfail bool
-		m.Answer, servfail = h.answer(ctx, names, qtype)
+		m.Answer, servfail = h.records(ctx, atName, qtype)
 		if servfail {
 			return dns.RcodeServerFailure, nil
 		}
@@ -107,15 +107,15 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	return dns.RcodeSuccess, nil
 }
 
-// answer collects the RRs for the sets defined at a name, following CNAMEs
+// records collects the RRs for the sets defined at a name, following CNAMEs
 // to names this plugin also defines.
-func (h *HealthFailover) answer(ctx context.Context, names names, qtype uint16) ([]dns.RR, bool) {
+func (h *HealthFailover) records(ctx context.Context, atName nameSets, qtype uint16) ([]dns.RR, bool) {
 	var rrs []dns.RR
 	server := h.table.servers.id(metrics.WithServer(ctx))
 	for range maxChase {
-		if s := names.cname; s != nil {
+		if s := atName.cname; s != nil {
 			a := s.current.Load()
-			s.answers.add(server, a.tier)
+			s.counts.add(server, a.tier)
 			if a.servfail {
 				return rrs, len(rrs) == 0
 			}
@@ -131,27 +131,27 @@ func (h *HealthFailover) answer(ctx context.Context, names names, qtype uint16) 
 				return rrs, false
 			}
 			var ok bool
-			if names, ok = h.table.byName[rr.(*dns.CNAME).Target]; !ok {
+			if atName, ok = h.table.byName[rr.(*dns.CNAME).Target]; !ok {
 				return rrs, false
 			}
 			continue
 		}
 		// Load each answer once: its size and its records come from the
 		// same snapshot even if a transition swaps a new one in meanwhile.
-		var answers [2]*answer
+		var snaps [2]*snapshot
 		need := 0
-		for i, s := range h.sets(names, qtype) {
+		for i, s := range h.setsFor(atName, qtype) {
 			if s != nil {
-				answers[i] = s.current.Load()
-				s.answers.add(server, answers[i].tier)
-				need += answers[i].size
+				snaps[i] = s.current.Load()
+				s.counts.add(server, snaps[i].tier)
+				need += snaps[i].size
 			}
 		}
 		if cap(rrs)-len(rrs) < need {
 			rrs = append(make([]dns.RR, 0, len(rrs)+need), rrs...)
 		}
 		servfail := false
-		for _, a := range answers {
+		for _, a := range snaps {
 			if a != nil {
 				servfail = servfail || a.servfail
 				rrs = a.appendTo(rrs, rand.Uint32())
@@ -167,18 +167,18 @@ func (h *HealthFailover) answer(ctx context.Context, names names, qtype uint16) 
 func (h *HealthFailover) glue(ctx context.Context) []dns.RR {
 	var extra []dns.RR
 	for _, ns := range h.nsNames {
-		if names, ok := h.table.byName[ns]; ok && names.cname == nil {
-			rrs, _ := h.answer(ctx, names, dns.TypeANY)
+		if atName, ok := h.table.byName[ns]; ok && atName.cname == nil {
+			rrs, _ := h.records(ctx, atName, dns.TypeANY)
 			extra = append(extra, rrs...)
 		}
 	}
 	return extra
 }
 
-// sets returns the sets that answer a query type at a name: ANY gets both
+// setsFor returns the sets that answer a query type at a name: ANY gets both
 // address families. It returns an array, not a slice, to keep the query path
 // free of allocations.
-func (h *HealthFailover) sets(n names, qtype uint16) [2]*recordSet {
+func (h *HealthFailover) setsFor(n nameSets, qtype uint16) [2]*recordSet {
 	switch qtype {
 	case dns.TypeA:
 		return [2]*recordSet{n.a}

@@ -112,7 +112,7 @@ func observeTransition(block string, t checker.Transition) {
 }
 
 // observeAnswer sets a record set's gauges when its answer changes.
-func observeAnswer(block string, s *recordSet, a *answer) {
+func observeAnswer(block string, s *recordSet, a *snapshot) {
 	typ := dns.TypeToString[s.qtype]
 	servingTier.WithLabelValues(block, s.name, typ).Set(float64(a.tier))
 	healthyMembers.WithLabelValues(block, s.name, typ).Set(float64(a.healthyMembers))

@@ -17,10 +17,10 @@ const maxAnswers = 8
 // answer is an immutable snapshot, swapped atomically whenever the health
 // of something it depends on changes; the query path only loads it.
 type recordSet struct {
-	// The query path reads current and adds to answers, and nothing else:
+	// The query path reads current and adds to counts, and nothing else:
 	// they come first, so that both usually share one cache line.
-	current atomic.Pointer[answer]
-	answers answerCounts
+	current atomic.Pointer[snapshot]
+	counts  answerCounts
 
 	name      string
 	qtype     uint16
@@ -45,8 +45,8 @@ type member struct {
 	weight int
 }
 
-// answer is what a set answers right now.
-type answer struct {
+// snapshot is what a set answers right now: immutable, replaced whole.
+type snapshot struct {
 	tier           int // the tier serving; 0 when no member is healthy
 	healthyMembers int // across all tiers
 	servfail       bool
@@ -60,7 +60,7 @@ type answer struct {
 // set already renamed to this set's name.
 type choice struct {
 	rr     dns.RR
-	nested *answer
+	nested *snapshot
 }
 
 // healthFunc tells whether a check is healthy.
@@ -70,7 +70,7 @@ type healthFunc func(check string) bool
 // maxAnswers, rotated by rot) or, when weighted, one drawn by weight. The
 // rotation is random per query rather than a shared counter, which every
 // core would fight over.
-func (a *answer) appendTo(dst []dns.RR, rot uint32) []dns.RR {
+func (a *snapshot) appendTo(dst []dns.RR, rot uint32) []dns.RR {
 	if len(a.choices) == 0 {
 		return dst
 	}
@@ -92,7 +92,7 @@ func (a *answer) appendTo(dst []dns.RR, rot uint32) []dns.RR {
 }
 
 // one returns a single RR, for CNAME sets: a name has one CNAME.
-func (a *answer) one(rot uint32) dns.RR {
+func (a *snapshot) one(rot uint32) dns.RR {
 	if len(a.choices) == 0 {
 		return nil
 	}
@@ -107,7 +107,7 @@ func (a *answer) one(rot uint32) dns.RR {
 	return c.rr
 }
 
-func (a *answer) draw() int {
+func (a *snapshot) draw() int {
 	total := a.cumWeights[len(a.cumWeights)-1]
 	x := rand.IntN(total)
 	return sort.SearchInts(a.cumWeights, x+1)
@@ -145,8 +145,8 @@ func (m member) healthy(health healthFunc) bool {
 }
 
 // build computes the set's answer from the health of its members.
-func (s *recordSet) build(health healthFunc) *answer {
-	a := &answer{}
+func (s *recordSet) build(health healthFunc) *snapshot {
+	a := &snapshot{}
 	var serving []member
 	for _, m := range s.members {
 		if !m.healthy(health) {
@@ -189,7 +189,7 @@ func (s *recordSet) build(health healthFunc) *answer {
 	return a
 }
 
-func (a *answer) maxSize() int {
+func (a *snapshot) maxSize() int {
 	size := 0
 	for _, c := range a.choices {
 		n := 1
@@ -231,7 +231,7 @@ func cumulativeWeights(serving []member) []int {
 
 // renamed returns a copy of the answer under another name and TTL, for the
 // sets that alias it.
-func (a *answer) renamed(name string, ttl uint32) *answer {
+func (a *snapshot) renamed(name string, ttl uint32) *snapshot {
 	b := *a
 	b.choices = make([]choice, len(a.choices))
 	for i, c := range a.choices {
@@ -262,8 +262,8 @@ func newRR(name string, qtype uint16, ttl uint32, value string) dns.RR {
 // table holds every record set of a block and rebuilds answers on health
 // changes. Writers are serialised; readers never lock.
 type table struct {
-	byName  map[string]names // immutable after newTable
-	sets    []*recordSet     // in dependency order: alias targets first
+	byName  map[string]nameSets // immutable after newTable
+	sets    []*recordSet        // in dependency order: alias targets first
 	byCheck map[string][]*recordSet
 	health  healthFunc
 	// block labels the table's metrics: the server block it serves.
@@ -271,20 +271,20 @@ type table struct {
 
 	mu sync.Mutex // serialises rebuilds
 	// onChange, when set, is told of every answer swapped in.
-	onChange func(*recordSet, *answer)
+	onChange func(*recordSet, *snapshot)
 
 	// servers number the servers that ask, for the sets' answer counts.
 	servers serverIDs
 }
 
-// names are the sets defined at one name.
-type names struct {
+// nameSets are the sets defined at one name.
+type nameSets struct {
 	a, aaaa, cname *recordSet
 }
 
 // newTable resolves a validated configuration's record sets.
 func newTable(specs []*setSpec, health healthFunc) *table {
-	t := &table{byName: map[string]names{}, byCheck: map[string][]*recordSet{}, health: health}
+	t := &table{byName: map[string]nameSets{}, byCheck: map[string][]*recordSet{}, health: health}
 	type key struct {
 		name  string
 		qtype uint16

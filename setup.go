@@ -82,7 +82,7 @@ func newHandler(cfg *config) (*HealthFailover, error) {
 	}
 	h := newAnswerer(cfg, checks.Healthy)
 	h.checks = checks
-	h.table.onChange = func(s *recordSet, a *answer) { observeAnswer(block, s, a) }
+	h.table.onChange = func(s *recordSet, a *snapshot) { observeAnswer(block, s, a) }
 	for _, s := range h.table.sets {
 		observeAnswer(block, s, s.current.Load())
 	}

@@ -244,7 +244,7 @@ func newRecordStatus(block string, s *recordSet) recordStatus {
 }
 
 // values lists every candidate of an answer, as the record's data.
-func (a *answer) values() []string {
+func (a *snapshot) values() []string {
 	out := []string{}
 	for _, c := range a.choices {
 		if c.nested != nil {
