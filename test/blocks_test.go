@@ -1,4 +1,4 @@
-package healthfailover
+package test
 
 import (
 	"fmt"
@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/coredns/caddy"
-	coretest "github.com/coredns/coredns/test"
+	"github.com/healthfailover/healthfailover/internal/inprocess"
 )
 
 // freeUDPPort returns a loopback UDP port nothing listens on right now, for
@@ -26,7 +26,7 @@ func freeUDPPort(t *testing.T) int {
 // serverAddr returns the UDP address of the k-th server of an instance.
 func serverAddr(t *testing.T, i *caddy.Instance, k int) string {
 	t.Helper()
-	udp, _ := coretest.CoreDNSServerPorts(i, k)
+	udp, _ := inprocess.Addrs(i, k)
 	if udp == "" {
 		t.Fatalf("no server %d", k)
 	}
@@ -63,9 +63,9 @@ func twoPortCorefile(p1, p2 int, url string, ttl int) string {
 func TestSameZoneOnTwoPortsKeepsHealthAcrossReload(t *testing.T) {
 	logs := captureLog(t)
 	east := newBackend(t, "US EAST")
-	east.setUp(false)
+	east.SetUp(false)
 	p1, p2 := freeUDPPort(t), freeUDPPort(t)
-	i, _, _ := startCoreDNS(t, twoPortCorefile(p1, p2, east.URL, 30))
+	i, _, _ := startCoreDNS(t, twoPortCorefile(p1, p2, east.URL(), 30))
 	servers := []string{serverAddr(t, i, 0), serverAddr(t, i, 1)}
 	for _, s := range servers {
 		eventually(t, 3*time.Second, "failover at "+s, func() bool {
@@ -76,12 +76,12 @@ func TestSameZoneOnTwoPortsKeepsHealthAcrossReload(t *testing.T) {
 	before := strings.Count(logs.String(), "check east: healthy -> unhealthy")
 
 	for reload := range 3 {
-		next, err := i.Restart(coretest.NewInput(twoPortCorefile(p1, p2, east.URL, 31+reload)))
+		next, err := i.Restart(inprocess.Input(twoPortCorefile(p1, p2, east.URL(), 31+reload)))
 		if err != nil {
 			t.Fatalf("reload %d refused: %v", reload, err)
 		}
 		i = next
-		t.Cleanup(func() { next.Stop() })
+		t.Cleanup(func() { inprocess.Stop(next) })
 		for k := range 2 {
 			s := serverAddr(t, i, k)
 			for n := range 30 {
@@ -101,7 +101,7 @@ func TestSameZoneOnTwoPortsKeepsHealthAcrossReload(t *testing.T) {
 func TestSameCheckNameInTwoBlocksIsTwoSeries(t *testing.T) {
 	logs := captureLog(t)
 	dead, live := newBackend(t, "dead"), newBackend(t, "live")
-	dead.setUp(false)
+	dead.SetUp(false)
 	metricsAddr := freeAddr(t)
 	p1, p2 := freeUDPPort(t), freeUDPPort(t)
 	corefile := fmt.Sprintf(`example.org:%d {
@@ -122,7 +122,7 @@ func TestSameCheckNameInTwoBlocksIsTwoSeries(t *testing.T) {
 				secondary 127.0.0.4
 			}
 		}
-	}`, p1, metricsAddr, dead.URL, p2, live.URL)
+	}`, p1, metricsAddr, dead.URL(), p2, live.URL())
 	startCoreDNS(t, corefile)
 
 	org := fmt.Sprintf("dns://example.org.:%d", p1)

@@ -1,4 +1,4 @@
-package healthfailover
+package test
 
 import (
 	"fmt"
