@@ -26,16 +26,16 @@ const maxChase = 8
 type HealthFailover struct {
 	Next plugin.Handler
 
-	zones     []string
-	fall      fall.F
-	table     *table
-	soa       map[string]*dns.SOA // by zone
-	ns        map[string][]dns.RR // the apex NS records, by zone; empty without `ns`
-	nsNames   []string
-	parents   map[string]bool // names that exist only as ancestors of defined ones
-	checks    *checker.Checker
-	status    string // address of the status endpoint, empty for none
-	statusSrv statusServer
+	zones         []string
+	fall          fall.F
+	table         *table
+	soa           map[string]*dns.SOA // by zone
+	ns            map[string][]dns.RR // the apex NS records, by zone; empty without `ns`
+	nsNames       []string
+	parents       map[string]bool // names that exist only as ancestors of defined ones
+	checks        *checker.Checker
+	status        string // address of the status endpoint, empty for none
+	statusEntries statusEntries
 }
 
 // Name implements plugin.Handler.

@@ -20,9 +20,9 @@ import (
 // {"checks": [...], "records": [...]}, each entry naming its server block,
 // sorted by block, then by name.
 
-// statusServer is what a handler keeps for the status endpoint: the order
+// statusEntries is what a handler keeps for the status endpoint: the order
 // of its entries, worked out on the first request rather than on each.
-type statusServer struct {
+type statusEntries struct {
 	once    sync.Once
 	checks  []statusCheckRef // sorted by name
 	records []*recordSet     // sorted by name, then type
@@ -181,8 +181,8 @@ func (s *statusStream) closeArray() {
 
 // statusOrder returns the handler's entry order, worked out once: the
 // configuration does not change under a handler.
-func (h *HealthFailover) statusOrder() *statusServer {
-	ss := &h.statusSrv
+func (h *HealthFailover) statusOrder() *statusEntries {
+	ss := &h.statusEntries
 	ss.once.Do(func() {
 		if h.checks != nil {
 			for _, spec := range h.checks.Specs() {
