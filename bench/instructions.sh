@@ -16,7 +16,9 @@
 # under callgrind each probe is ~50 times slower). CoreDNS runs with
 # GOMAXPROCS=1, so that no idle processor spins looking for work (a count
 # that depends on timing), and GODEBUG=asyncpreemptoff=1, because callgrind
-# aborts on the runtime's preemption signals, and GOGC=off: a collection
+# aborts on the runtime's preemption signals, and cpu.rdtscp=off, because
+# valgrind 3.19 does not decode RDTSCP on some processors (AMD EPYC among
+# them) and the runtime's lock reads the clock with it; and GOGC=off: a collection
 # costs in proportion to the live heap (tens of MB at N=10000) and starts
 # every so many bytes allocated, so whichever phase it happened to land in
 # would count up to ten thousand instructions a query more. The collector's
@@ -123,7 +125,7 @@ for n in "${ns[@]}"; do
 
     CALLGRIND_OUT="$dir/callgrind.out"
     dumps=0
-    SERVER_WRAPPER=(env GOMAXPROCS=1 GOGC=off GODEBUG=asyncpreemptoff=1
+    SERVER_WRAPPER=(env GOMAXPROCS=1 GOGC=off GODEBUG=asyncpreemptoff=1,cpu.rdtscp=off
         valgrind --tool=callgrind --callgrind-out-file="$CALLGRIND_OUT" --dump-instr=no --compress-strings=no)
     t0=$(date +%s.%N)
     READY_TIMEOUT=600 start_coredns "$conf" "$dir/coredns.log" "$ready_port"
