@@ -25,6 +25,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"github.com/healthfailover/healthfailover/internal/report"
 	"log"
 	"math/rand/v2"
 	"net"
@@ -175,7 +176,7 @@ func run(c config) (bool, error) {
 	if load != nil {
 		loadSummary = "dnsperf -Q " + strconv.Itoa(c.load) + ": " + load.finish()
 	}
-	ok := report(c, results, loadSummary, elapsed, dns.Output())
+	ok := printReport(c, results, loadSummary, elapsed, dns.Output())
 	if dns.Exited() {
 		return false, fmt.Errorf("CoreDNS exited during the trials:\n%s", dns.Output())
 	}
@@ -269,7 +270,7 @@ func measure(c config, client *poller, b *backend) *result {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func report(c config, results []*result, load string, elapsed time.Duration, corednsLog string) bool {
+func printReport(c config, results []*result, load string, elapsed time.Duration, corednsLog string) bool {
 	bound := time.Duration(c.failures)*c.interval + c.timeout + 100*time.Millisecond
 	boundBack := time.Duration(c.success)*c.interval + c.timeout + 100*time.Millisecond
 	fmt.Printf("\nFailover and failback times as a DNS client sees them (interval %s, failure_threshold %d, success_threshold %d, timeouts %s; client polls every %s)\n",
@@ -293,11 +294,11 @@ func report(c config, results []*result, load string, elapsed time.Duration, cor
 		}
 		r.notes = append(r.notes, fmt.Sprintf("%s: reason logged for the last transition to unhealthy: %s", r.mode, reason))
 		rows = append(rows, []string{r.mode, strconv.Itoa(c.trials),
-			fmt.Sprintf("%.1f", ms(fo.median)), fmt.Sprintf("%.1f", ms(fo.worst)), yes(inFo),
-			fmt.Sprintf("%.1f", ms(fb.median)), fmt.Sprintf("%.1f", ms(fb.worst)), yes(inFb),
+			fmt.Sprintf("%.1f", ms(fo.median)), fmt.Sprintf("%.1f", ms(fo.worst)), report.Yes(inFo),
+			fmt.Sprintf("%.1f", ms(fb.median)), fmt.Sprintf("%.1f", ms(fb.worst)), report.Yes(inFb),
 			strconv.Itoa(r.flaps), strconv.Itoa(r.unfinished), fmt.Sprintf("%d/%d", down, up)})
 	}
-	printTable(rows)
+	report.PrintTable(rows)
 	fmt.Printf("\nbackground load: %s\n", load)
 	fmt.Printf("trials took %s\n", elapsed.Round(time.Second))
 	for _, r := range results {
@@ -321,29 +322,6 @@ func stats(d []time.Duration) summary {
 		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
 	}
 	return summary{median: m, worst: s[len(s)-1]}
-}
-
-func yes(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "NO"
-}
-
-func printTable(rows [][]string) {
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
-	for _, row := range rows {
-		var line strings.Builder
-		for i, cell := range row {
-			fmt.Fprintf(&line, "%-*s  ", widths[i], cell)
-		}
-		fmt.Println(strings.TrimRight(line.String(), " "))
-	}
 }
 
 // transitions counts CoreDNS's log lines for a check's transitions

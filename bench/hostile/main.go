@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/healthfailover/healthfailover/internal/report"
 	"io"
 	"log"
 	"net"
@@ -242,9 +243,9 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 		if b.Last != nil {
 			last = b.Last.Reason
 		}
-		rows = append(rows, []string{c.name, fmt.Sprint(probes), fmt.Sprint(len(d)), ms(median), ms(worst), ms(c.bound), yes(within), fmt.Sprint(wrongResults[c.name]), last})
+		rows = append(rows, []string{c.name, fmt.Sprint(probes), fmt.Sprint(len(d)), ms(median), ms(worst), ms(c.bound), report.Yes(within), fmt.Sprint(wrongResults[c.name]), last})
 	}
-	printTable(rows)
+	report.PrintTable(rows)
 
 	a, _ := startDoc.check("healthy")
 	b, _ := doc.check("healthy")
@@ -252,7 +253,7 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 	want := float64(elapsed) / float64(healthyInterval)
 	steady := float64(probes) >= 0.7*want-1 && b.Healthy && b.Transitions == 0
 	ok = ok && b.Healthy && b.Transitions == 0 && probes > 0 && (steady || !bounds)
-	fmt.Printf("\nhealthy check: %d probes (%.0f at one per %s), %d failures, %d transitions: %s\n", probes, want, healthyInterval, b.Failures, b.Transitions, yes(steady))
+	fmt.Printf("\nhealthy check: %d probes (%.0f at one per %s), %d failures, %d transitions: %s\n", probes, want, healthyInterval, b.Failures, b.Transitions, report.Yes(steady))
 
 	var took []time.Duration
 	var wrong, failed, slow int
@@ -278,7 +279,7 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 	dnsOK := wrong == 0 && failed == 0 && worst <= both
 	ok = ok && wrong == 0 && failed == 0 && (dnsOK || !bounds)
 	fmt.Printf("DNS: %d queries, %d wrong, %d failed, %d over %s; p50 %s, p99 %s, max %s (bound %s): %s\n",
-		len(qs), wrong, failed, slow, fastQuery, p50, p99, worst, both, yes(dnsOK))
+		len(qs), wrong, failed, slow, fastQuery, p50, p99, worst, both, report.Yes(dnsOK))
 
 	growth := int64(after.HeapInuse) - int64(before.HeapInuse)
 	// Garbage between collections lets the heap double before the next
@@ -287,7 +288,7 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 	memOK := growth <= 4<<20 && peak <= 2*before.HeapInuse+16<<20
 	ok = ok && (memOK || !bounds)
 	fmt.Printf("heap in use: %.1f MiB before, %.1f MiB after (%+.1f MiB; bound +4 MiB), peak %.1f MiB (bound %.1f MiB): %s\n",
-		mib(before.HeapInuse), mib(after.HeapInuse), float64(growth)/(1<<20), mib(peak), mib(2*before.HeapInuse+16<<20), yes(memOK))
+		mib(before.HeapInuse), mib(after.HeapInuse), float64(growth)/(1<<20), mib(peak), mib(2*before.HeapInuse+16<<20), report.Yes(memOK))
 	return ok, nil
 }
 
@@ -379,26 +380,3 @@ func readStatus(addr string) (statusDoc, error) {
 func ms(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)) }
 
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
-
-func yes(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "NO"
-}
-
-func printTable(rows [][]string) {
-	widths := make([]int, len(rows[0]))
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len(cell))
-		}
-	}
-	for _, row := range rows {
-		var line strings.Builder
-		for i, cell := range row {
-			fmt.Fprintf(&line, "%-*s  ", widths[i], cell)
-		}
-		fmt.Println(strings.TrimRight(line.String(), " "))
-	}
-}
