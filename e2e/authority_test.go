@@ -22,13 +22,7 @@ import (
 // address of its own on port 53.
 func TestResolverPrimesNameServers(t *testing.T) {
 	requireE2E(t)
-	unbound := lookPath("unbound", "/usr/sbin/unbound")
-	if unbound == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true and unbound is not installed")
-		}
-		t.Skip("unbound is not installed")
-	}
+	unbound := requireTool(t, "unbound", "/usr/sbin/unbound", "unbound")
 	nsAddr := fmt.Sprintf("127.53.%d.%d", rand.IntN(250)+1, rand.IntN(250)+1)
 	readyPort, deadPort := freeTCPPort(t), freeTCPPort(t)
 	corefile := fmt.Sprintf(`example.org:53 {

@@ -65,13 +65,7 @@ func (r dnsperfRun) lossPercent() float64 { return 100 * float64(r.lost) / float
 // throughput and loss).
 func TestFlappingUnderDnsperfLoad(t *testing.T) {
 	requireE2E(t)
-	dnsperfBin := lookPath("dnsperf", "/usr/bin/dnsperf")
-	if dnsperfBin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("dnsperf is not installed (apt-get install dnsperf), and CI=true")
-		}
-		t.Skip("dnsperf not installed (apt-get install dnsperf); skipping the load test")
-	}
+	dnsperfBin := requireTool(t, "dnsperf", "/usr/bin/dnsperf", "dnsperf")
 	const (
 		interval = 100 * time.Millisecond
 		// Two failures to go down, so that one probe slowed past its

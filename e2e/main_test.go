@@ -120,6 +120,20 @@ func prepare(dir string) error {
 
 // lookPath finds a command in PATH, or at a usual place outside it (nginx
 // lives in /usr/sbin, which a non-root PATH often lacks).
+// requireTool returns the path of a program a test needs, or skips the
+// test without it; in CI a missing tool is a broken machine and fails it.
+func requireTool(t *testing.T, name, fallback, pkg string) string {
+	t.Helper()
+	if p := lookPath(name, fallback); p != "" {
+		return p
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s is not installed (apt-get install %s), and CI=true", name, pkg)
+	}
+	t.Skipf("%s is not installed (apt-get install %s)", name, pkg)
+	return ""
+}
+
 func lookPath(name, fallback string) string {
 	if p, err := exec.LookPath(name); err == nil {
 		return p
