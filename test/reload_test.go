@@ -11,8 +11,12 @@ import (
 	"github.com/healthfailover/healthfailover/internal/loopback"
 )
 
-func reloadCorefile(east string, extra string) string {
-	return fmt.Sprintf(`example.org:0 {
+// reloadCorefile is the Corefile the reload tests change. It serves on a
+// real port, as in production: with port 0 caddy cannot tell an old
+// server's listener from the new one's in its hand-over, and an old UDP
+// server now and then outlived its instance, which is no plugin's doing.
+func reloadCorefile(port int, east string, extra string) string {
+	return fmt.Sprintf(`example.org:%d {
 		healthfailover {
 			check east %s/ {
 				interval 100ms
@@ -24,13 +28,23 @@ func reloadCorefile(east string, extra string) string {
 			}
 			%s
 		}
-	}`, east, extra)
+	}`, port, east, extra)
+}
+
+func dnsPort(t *testing.T) int {
+	t.Helper()
+	port, err := loopback.DNSPort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return port
 }
 
 func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 	logs := captureLog(t)
 	east := newBackend(t, "US EAST")
-	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL(), ""))
+	port := dnsPort(t)
+	i, udp, _ := startCoreDNS(t, reloadCorefile(port, east.URL(), ""))
 	east.SetUp(false)
 	eventually(t, 3*time.Second, "failover", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
@@ -39,7 +53,7 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 
 	// An unrelated change: the check east is the same, so it stays unhealthy
 	// and the record never flips back to the dead primary, not even once.
-	i = restart(t, i, reloadCorefile(east.URL(), "record new.example.org A {\n primary 127.0.0.9\n}"))
+	i = restart(t, i, reloadCorefile(port, east.URL(), "record new.example.org A {\n primary 127.0.0.9\n}"))
 	udp, _ = inprocess.Addrs(i, 0)
 	for n := range 50 {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
@@ -64,12 +78,13 @@ func TestReloadKeepsHealthOfUnchangedChecks(t *testing.T) {
 
 func TestRefusedReloadKeepsOldConfiguration(t *testing.T) {
 	east := newBackend(t, "US EAST")
-	i, udp, _ := startCoreDNS(t, reloadCorefile(east.URL(), ""))
+	port := dnsPort(t)
+	i, udp, _ := startCoreDNS(t, reloadCorefile(port, east.URL(), ""))
 	eventually(t, 3*time.Second, "primary", func() bool {
 		ips, _ := addresses(t, "udp", udp, "www.example.org.")
 		return sameAnswer(ips, "127.0.0.1")
 	})
-	_, err := i.Restart(inprocess.Input(reloadCorefile(east.URL(), "record bad.example.org A {\n primary ::1\n}")))
+	_, err := i.Restart(inprocess.Input(reloadCorefile(port, east.URL(), "record bad.example.org A {\n primary ::1\n}")))
 	if err == nil || !strings.Contains(err.Error(), "not an IPv4 address") {
 		t.Fatalf("bad reload: error %v, want it refused with the reason", err)
 	}
@@ -83,16 +98,8 @@ func TestRefusedReloadKeepsOldConfiguration(t *testing.T) {
 
 func TestReloadLeaksNoGoroutine(t *testing.T) {
 	east := newBackend(t, "US EAST")
-	// A real port, as in production: with port 0 caddy cannot tell the
-	// old server's listener from the new one's, and an old UDP server
-	// could outlive its instance now and then, which is no plugin leak.
-	port, err := loopback.DNSPort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	corefile := func(extra string) string {
-		return strings.Replace(reloadCorefile(east.URL(), extra), "example.org:0", fmt.Sprintf("example.org:%d", port), 1)
-	}
+	port := dnsPort(t)
+	corefile := func(extra string) string { return reloadCorefile(port, east.URL(), extra) }
 	i, _, _ := startCoreDNS(t, corefile(""))
 	settle := func() int {
 		runtime.GC()
@@ -124,21 +131,22 @@ func TestReloadLeaksNoGoroutine(t *testing.T) {
 
 func TestReloadMovesStatusEndpoint(t *testing.T) {
 	east := newBackend(t, "US EAST")
+	port := dnsPort(t)
 	statusAddr := freeAddr(t)
 	status := "status " + statusAddr
-	i, _, _ := startCoreDNS(t, reloadCorefile(east.URL(), status))
+	i, _, _ := startCoreDNS(t, reloadCorefile(port, east.URL(), status))
 	eventually(t, 3*time.Second, "the status endpoint answers", func() bool {
 		code, _ := httpGet(t, "http://"+statusAddr+"/status")
 		return code == 200
 	})
 	// The old instance lets go of the address before the new one takes it.
-	i = restart(t, i, reloadCorefile(east.URL(), status+"\nrecord new.example.org A {\n primary 127.0.0.9\n}"))
+	i = restart(t, i, reloadCorefile(port, east.URL(), status+"\nrecord new.example.org A {\n primary 127.0.0.9\n}"))
 	eventually(t, 3*time.Second, "the new configuration's status", func() bool {
 		_, body := httpGet(t, "http://"+statusAddr+"/status")
 		return strings.Contains(body, "new.example.org.")
 	})
 	// A refused reload gives the address back to the old configuration.
-	if _, err := i.Restart(inprocess.Input(reloadCorefile(east.URL(), status+"\nbogus"))); err == nil {
+	if _, err := i.Restart(inprocess.Input(reloadCorefile(port, east.URL(), status+"\nbogus"))); err == nil {
 		t.Fatal("a bad Corefile was accepted")
 	}
 	eventually(t, 3*time.Second, "the old configuration's status after a refused reload", func() bool {
