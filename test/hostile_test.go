@@ -2,23 +2,13 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/healthfailover/healthfailover/internal/fakebackend"
+	"github.com/healthfailover/healthfailover/internal/hostile"
 )
-
-// hostileCase is one misbehaving backend, its check and what the check must
-// end up saying.
-type hostileCase struct {
-	name    string
-	url     string
-	options string // extra check options
-	reason  string
-	message string // a part of last.message
-}
 
 // TestHostileBackendsStallNothing runs one check against each kind of
 // broken or hostile backend at once, beside a healthy one, in one CoreDNS.
@@ -30,10 +20,6 @@ type hostileCase struct {
 // measured by bench/hostile, not asserted here.
 func TestHostileBackendsStallNothing(t *testing.T) {
 	const (
-		interval        = 300 * time.Millisecond
-		connectTimeout  = 200 * time.Millisecond
-		responseTimeout = 250 * time.Millisecond
-		healthyInterval = 100 * time.Millisecond
 		// Every wait below is a few probes long; this bound only stops a
 		// test that is stuck, however loaded the machine.
 		within = 30 * time.Second
@@ -41,51 +27,13 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 		// proof that none is stuck on its backend.
 		more = 3
 	)
-	tcp := func(handle func(c net.Conn, done <-chan struct{})) string {
-		return fakebackend.NewTCP(t, handle).Addr()
-	}
-	cases := []hostileCase{
-		{"never-accepts", "http://" + fakebackend.NewNeverAccepting(t) + "/", "", "connect_timeout", "connect timeout after"},
-		{"silent", "http://" + fakebackend.NewBlackHole(t).Addr() + "/", "", "response_timeout", "no response within"},
-		// A status line that is still arriving when the time is up is a
-		// response timeout, not a malformed reply.
-		{"trickle", "http://" + tcp(fakebackend.Trickle) + "/", "", "response_timeout", "no response within"},
-		{"endless-body", "http://" + tcp(fakebackend.EndlessBody) + "/", "search NEEDLE", "search_not_found", "search string not found in the first 5120 bytes"},
-		{"huge-header", "http://" + tcp(fakebackend.HugeHeaders()) + "/", "", "protocol_error", "header larger than"},
-		// A stalled handshake is a response timeout: everything after the
-		// connection, the handshake included, shares response_timeout;
-		// tls_error is for a peer that is not TLS.
-		{"tls-stall", "https://" + fakebackend.NewBlackHole(t).Addr() + "/", "", "response_timeout", "(TLS handshake)"},
-		{"not-tls", "https://" + tcp(fakebackend.PlainToTLS) + "/", "", "tls_error", "tls:"},
-		{"reset", "http://" + tcp(fakebackend.ResetMidResponse) + "/", "", "protocol_error", "protocol:"},
+	cases := []hostile.Case{hostile.NeverAccepts(fakebackend.NewNeverAccepting(t))}
+	for _, k := range hostile.Kinds {
+		cases = append(cases, k.At(fakebackend.NewTCP(t, k.Handle).Addr()))
 	}
 	healthy := newBackend(t, "OK")
 	statusAddr := freeAddr(t)
-
-	var block strings.Builder
-	fmt.Fprintf(&block, `
-		check healthy %s/ {
-			interval %s
-		}
-		record healthy.example.org A {
-			primary 127.0.0.1 check healthy
-			secondary 127.0.0.2
-		}`, healthy.URL(), healthyInterval)
-	for i, c := range cases {
-		fmt.Fprintf(&block, `
-		check %s %s {
-			interval %s
-			connect_timeout %s
-			response_timeout %s
-			failure_threshold 1
-			%s
-		}
-		record %s.example.org A {
-			primary 127.0.1.%d check %s
-			secondary 127.0.2.%d
-		}`, c.name, c.url, interval, connectTimeout, responseTimeout, c.options, c.name, i+1, c.name, i+1)
-	}
-	corefile := fmt.Sprintf("example.org:0 {\n\thealthfailover {%s\n\t\tstatus %s\n\t}\n}\n", block.String(), statusAddr)
+	corefile := hostile.Corefile(cases, healthy.URL(), statusAddr)
 	_, udp, _ := startCoreDNS(t, corefile)
 
 	// Every hostile check fails its first probe, which decides its health
@@ -94,7 +42,7 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 	eventually(t, within, "every hostile check unhealthy with a result", func() bool {
 		doc = readStatus(t, statusAddr)
 		for _, c := range cases {
-			st, ok := findCheck(doc, c.name)
+			st, ok := findCheck(doc, c.Name)
 			if !ok || st.Healthy || st.Last == nil {
 				return false
 			}
@@ -103,8 +51,8 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 	})
 	start := map[string]uint64{}
 	for _, c := range cases {
-		st, _ := findCheck(doc, c.name)
-		start[c.name] = st.Failures
+		st, _ := findCheck(doc, c.Name)
+		start[c.Name] = st.Failures
 	}
 	startHealthy, _ := findCheck(doc, "healthy")
 
@@ -114,8 +62,8 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 	var queries, wrongAnswers int
 	progressed := func() bool {
 		for _, c := range cases {
-			st, _ := findCheck(doc, c.name)
-			if st.Failures < start[c.name]+more {
+			st, _ := findCheck(doc, c.Name)
+			if st.Failures < start[c.Name]+more {
 				return false
 			}
 		}
@@ -132,14 +80,14 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 		}
 		doc = readStatus(t, statusAddr)
 		for _, c := range cases {
-			st, ok := findCheck(doc, c.name)
+			st, ok := findCheck(doc, c.Name)
 			if !ok || st.Last == nil {
-				t.Fatalf("check %s missing from the status endpoint", c.name)
+				t.Fatalf("check %s missing from the status endpoint", c.Name)
 			}
-			if st.Healthy || st.Last.Reason != c.reason || !strings.Contains(st.Last.Message, c.message) {
-				wrongResults[c.name]++
-				if wrongResults[c.name] == 1 {
-					t.Errorf("check %s: healthy=%t, last %s %q; want unhealthy, %s %q", c.name, st.Healthy, st.Last.Reason, st.Last.Message, c.reason, c.message)
+			if st.Healthy || st.Last.Reason != c.Reason || !strings.Contains(st.Last.Message, c.Message) {
+				wrongResults[c.Name]++
+				if wrongResults[c.Name] == 1 {
+					t.Errorf("check %s: healthy=%t, last %s %q; want unhealthy, %s %q", c.Name, st.Healthy, st.Last.Reason, st.Last.Message, c.Reason, c.Message)
 				}
 			}
 		}
@@ -152,9 +100,9 @@ func TestHostileBackendsStallNothing(t *testing.T) {
 		t.Errorf("healthy check: healthy=%t after %d transitions, want healthy throughout", end.Healthy, end.Transitions)
 	}
 	for i, c := range cases {
-		ips, _ := addresses(t, "udp", udp, c.name+".example.org.")
+		ips, _ := addresses(t, "udp", udp, c.Name+".example.org.")
 		if !sameAnswer(ips, fmt.Sprintf("127.0.2.%d", i+1)) {
-			t.Errorf("record %s.example.org: %v, want its secondary", c.name, ips)
+			t.Errorf("record %s.example.org: %v, want its secondary", c.Name, ips)
 		}
 	}
 }

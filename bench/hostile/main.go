@@ -39,29 +39,22 @@ import (
 
 	_ "github.com/healthfailover/healthfailover" // registers the plugin
 	"github.com/healthfailover/healthfailover/internal/fakebackend"
+	"github.com/healthfailover/healthfailover/internal/hostile"
 	"github.com/healthfailover/healthfailover/internal/inprocess"
 	"github.com/miekg/dns"
 )
 
 const (
-	interval        = 300 * time.Millisecond
-	connectTimeout  = 200 * time.Millisecond
-	responseTimeout = 250 * time.Millisecond
-	healthyInterval = 100 * time.Millisecond
-	queryEvery      = 20 * time.Millisecond
-	sampleEvery     = 50 * time.Millisecond
-	fastQuery       = 50 * time.Millisecond
+	queryEvery  = 20 * time.Millisecond
+	sampleEvery = 50 * time.Millisecond
+	fastQuery   = 50 * time.Millisecond
 )
 
-// hostileCase is one misbehaving backend, its check and what the check must
-// end up saying.
+// hostileCase is one case of the scenario with the most one of its probes
+// may take: its timeouts.
 type hostileCase struct {
-	name    string
-	url     string
-	options string
-	reason  string
-	message string
-	bound   time.Duration // the most one probe may take: its timeouts
+	hostile.Case
+	bound time.Duration
 }
 
 func main() {
@@ -99,27 +92,14 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 		return false, err
 	}
 	closers = append(closers, never.Close)
-	both := connectTimeout + responseTimeout
-	cases := []hostileCase{{"never-accepts", "http://" + never.Addr() + "/", "", "connect_timeout", "connect timeout after", connectTimeout}}
-	for _, c := range []struct {
-		name, scheme    string
-		handle          func(net.Conn, <-chan struct{})
-		options         string
-		reason, message string
-	}{
-		{"silent", "http", fakebackend.Silent, "", "response_timeout", "no response within"},
-		{"trickle", "http", fakebackend.Trickle, "", "response_timeout", "no response within"},
-		{"endless-body", "http", fakebackend.EndlessBody, "search NEEDLE", "search_not_found", "search string not found in the first 5120 bytes"},
-		{"huge-header", "http", fakebackend.HugeHeaders(), "", "protocol_error", "header larger than"},
-		{"tls-stall", "https", fakebackend.Silent, "", "response_timeout", "(TLS handshake)"},
-		{"not-tls", "https", fakebackend.PlainToTLS, "", "tls_error", "tls:"},
-		{"reset", "http", fakebackend.ResetMidResponse, "", "protocol_error", "protocol:"},
-	} {
-		addr, err := tcp(c.handle)
+	both := hostile.ConnectTimeout + hostile.ResponseTimeout
+	cases := []hostileCase{{hostile.NeverAccepts(never.Addr()), hostile.ConnectTimeout}}
+	for _, k := range hostile.Kinds {
+		addr, err := tcp(k.Handle)
 		if err != nil {
 			return false, err
 		}
-		cases = append(cases, hostileCase{c.name, c.scheme + "://" + addr + "/", c.options, c.reason, c.message, both})
+		cases = append(cases, hostileCase{k.At(addr), both})
 	}
 	healthy, err := fakebackend.StartHTTP(fakebackend.Options{Body: "OK"})
 	if err != nil {
@@ -133,7 +113,7 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 
 	// CoreDNS's log would only repeat the transitions the table shows.
 	log.SetOutput(io.Discard)
-	inst, err := inprocess.Start(corefile(cases, healthy.URL(), statusAddr))
+	inst, err := inprocess.Start(hostile.Corefile(hostileCases(cases), healthy.URL(), statusAddr))
 	log.SetOutput(os.Stderr)
 	if err != nil {
 		return false, err
@@ -197,20 +177,20 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 			return false, err
 		}
 		for _, c := range cases {
-			st, _ := doc.check(c.name)
+			st, _ := doc.check(c.Name)
 			if st.Last == nil {
 				continue
 			}
-			if seen[c.name] == nil {
-				seen[c.name] = map[time.Time]bool{}
+			if seen[c.Name] == nil {
+				seen[c.Name] = map[time.Time]bool{}
 			}
-			if seen[c.name][st.Last.At] {
+			if seen[c.Name][st.Last.At] {
 				continue
 			}
-			seen[c.name][st.Last.At] = true
-			durations[c.name] = append(durations[c.name], time.Duration(st.Last.Phases["total"])*time.Microsecond)
-			if st.Healthy || st.Last.Reason != c.reason || !strings.Contains(st.Last.Message, c.message) {
-				wrongResults[c.name]++
+			seen[c.Name][st.Last.At] = true
+			durations[c.Name] = append(durations[c.Name], time.Duration(st.Last.Phases["total"])*time.Microsecond)
+			if st.Healthy || st.Last.Reason != c.Reason || !strings.Contains(st.Last.Message, c.Message) {
+				wrongResults[c.Name]++
 			}
 		}
 		<-tick.C
@@ -224,36 +204,36 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 
 	ok := true
 	fmt.Printf("Hostile backends, %s measured (checks: interval %s, connect_timeout %s, response_timeout %s, failure_threshold 1; slack %s)\n\n",
-		elapsed.Round(time.Millisecond), interval, connectTimeout, responseTimeout, slack)
+		elapsed.Round(time.Millisecond), hostile.Interval, hostile.ConnectTimeout, hostile.ResponseTimeout, slack)
 	rows := [][]string{{"check", "probes", "results_seen", "median_ms", "worst_ms", "bound_ms", "within", "wrong_results", "last"}}
 	for _, c := range cases {
-		a, _ := startDoc.check(c.name)
-		b, _ := doc.check(c.name)
-		d := slices.Sorted(slices.Values(durations[c.name]))
+		a, _ := startDoc.check(c.Name)
+		b, _ := doc.check(c.Name)
+		d := slices.Sorted(slices.Values(durations[c.Name]))
 		var median, worst time.Duration
 		if len(d) > 0 {
 			median, worst = d[len(d)/2], d[len(d)-1]
 		}
 		within := worst <= c.bound+slack
 		probes := b.Failures - a.Failures
-		if wrongResults[c.name] > 0 || probes < 1 || (bounds && (!within || probes < 3)) {
+		if wrongResults[c.Name] > 0 || probes < 1 || (bounds && (!within || probes < 3)) {
 			ok = false
 		}
 		last := ""
 		if b.Last != nil {
 			last = b.Last.Reason
 		}
-		rows = append(rows, []string{c.name, fmt.Sprint(probes), fmt.Sprint(len(d)), ms(median), ms(worst), ms(c.bound), report.Yes(within), fmt.Sprint(wrongResults[c.name]), last})
+		rows = append(rows, []string{c.Name, fmt.Sprint(probes), fmt.Sprint(len(d)), ms(median), ms(worst), ms(c.bound), report.Yes(within), fmt.Sprint(wrongResults[c.Name]), last})
 	}
 	report.PrintTable(rows)
 
 	a, _ := startDoc.check("healthy")
 	b, _ := doc.check("healthy")
 	probes := (b.Successes + b.Failures) - (a.Successes + a.Failures)
-	want := float64(elapsed) / float64(healthyInterval)
+	want := float64(elapsed) / float64(hostile.HealthyInterval)
 	steady := float64(probes) >= 0.7*want-1 && b.Healthy && b.Transitions == 0
 	ok = ok && b.Healthy && b.Transitions == 0 && probes > 0 && (steady || !bounds)
-	fmt.Printf("\nhealthy check: %d probes (%.0f at one per %s), %d failures, %d transitions: %s\n", probes, want, healthyInterval, b.Failures, b.Transitions, report.Yes(steady))
+	fmt.Printf("\nhealthy check: %d probes (%.0f at one per %s), %d failures, %d transitions: %s\n", probes, want, hostile.HealthyInterval, b.Failures, b.Transitions, report.Yes(steady))
 
 	var took []time.Duration
 	var wrong, failed, slow int
@@ -292,37 +272,6 @@ func run(window, slack time.Duration, bounds bool) (bool, error) {
 	return ok, nil
 }
 
-func corefile(cases []hostileCase, healthyURL, statusAddr string) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, `example.org:0 {
-    bind 127.0.0.1
-    healthfailover {
-        check healthy %s/ {
-            interval %s
-        }
-        record healthy.example.org A {
-            primary 127.0.0.1 check healthy
-            secondary 127.0.0.2
-        }
-`, healthyURL, healthyInterval)
-	for i, c := range cases {
-		fmt.Fprintf(&b, `        check %s %s {
-            interval %s
-            connect_timeout %s
-            response_timeout %s
-            failure_threshold 1
-            %s
-        }
-        record %s.example.org A {
-            primary 127.0.1.%d check %s
-            secondary 127.0.2.%d
-        }
-`, c.name, c.url, interval, connectTimeout, responseTimeout, c.options, c.name, i+1, c.name, i+1)
-	}
-	fmt.Fprintf(&b, "        status %s\n    }\n}\n", statusAddr)
-	return b.String()
-}
-
 // statusDoc is the part of the status endpoint's JSON read here.
 type statusDoc struct {
 	Checks []checkStatus `json:"checks"`
@@ -353,9 +302,17 @@ func (d statusDoc) check(name string) (checkStatus, bool) {
 	return checkStatus{}, false
 }
 
+func hostileCases(cases []hostileCase) []hostile.Case {
+	out := make([]hostile.Case, len(cases))
+	for i, c := range cases {
+		out[i] = c.Case
+	}
+	return out
+}
+
 func allDown(doc statusDoc, cases []hostileCase) bool {
 	for _, c := range cases {
-		st, ok := doc.check(c.name)
+		st, ok := doc.check(c.Name)
 		if !ok || st.Healthy || st.Last == nil {
 			return false
 		}
