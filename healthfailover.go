@@ -7,12 +7,14 @@ import (
 	"context"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/request"
 	"github.com/healthfailover/healthfailover/checker"
+	"github.com/healthfailover/healthfailover/cluster"
 	"github.com/miekg/dns"
 )
 
@@ -26,24 +28,35 @@ const maxChase = 8
 type HealthFailover struct {
 	Next plugin.Handler
 
-	zones         []string
-	fall          fall.F
-	table         *table
-	soa           map[string]*dns.SOA // by zone
-	ns            map[string][]dns.RR // the apex NS records, by zone; empty without `ns`
-	nsNames       []string
-	parents       map[string]bool // names that exist only as ancestors of defined ones
-	checks        *checker.Checker
-	status        string // address of the status endpoint, empty for none
-	statusEntries statusEntries
+	zones   []string
+	fall    fall.F
+	table   *table
+	soa     map[string]*dns.SOA // by zone
+	ns      map[string][]dns.RR // the apex NS records, by zone; empty without `ns`
+	nsNames []string
+	parents map[string]bool // names that exist only as ancestors of defined ones
+	// checks decide the health the answers follow. Without a cluster they
+	// also probe; with one, probes only feeds the cluster, and checks
+	// follow what the cluster agrees.
+	checks, probes *checker.Checker
+	cluster        *clusterConfig // nil without `cluster`
+	node           *cluster.Node
+	group          atomic.Pointer[cluster.Group] // set in OnStartup, read by /ready and /status
+	status         string                        // address of the status endpoint, empty for none
+	statusEntries  statusEntries
 }
 
 // Name implements plugin.Handler.
 func (h *HealthFailover) Name() string { return pluginName }
 
 // Ready implements ready.Readiness: true once every check has finished its
-// first probe, so no query is answered from an empty view of health.
-func (h *HealthFailover) Ready() bool { return h.checks.Ready() }
+// first probe, so no query is answered from an empty view of health. In a
+// cluster: once the member has joined (or given up for now, running alone)
+// and has the agreed health of every check.
+func (h *HealthFailover) Ready() bool {
+	g := h.group.Load()
+	return h.checks.Ready() && (h.cluster == nil || g != nil && g.Ready())
+}
 
 // CacheBypassZones implements cache.ZoneBypasser. It returns the record
 // names, never the zones: as cluster DNS the zone may be ".", and bypassing

@@ -38,6 +38,8 @@ type config struct {
 	// ns are the name servers of every zone's apex, fully qualified; the
 	// first is also the SOA's MNAME. Nil without `ns`.
 	ns []string
+	// cluster shares health with other replicas; nil without `cluster`.
+	cluster *clusterConfig
 }
 
 // setSpec is a record set as written in the Corefile.
@@ -121,6 +123,15 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, err
 				}
 				cfg.ns = ns
+			case "cluster":
+				if cfg.cluster != nil {
+					return nil, c.Err("cluster is given twice")
+				}
+				cc, err := parseCluster(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				cfg.cluster = cc
 			case "status":
 				args := c.RemainingArgs()
 				if len(args) != 1 {

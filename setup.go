@@ -8,6 +8,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
 	"github.com/healthfailover/healthfailover/checker"
+	"github.com/healthfailover/healthfailover/cluster"
 	"github.com/miekg/dns"
 )
 
@@ -16,14 +17,21 @@ var log = clog.NewWithPlugin(pluginName)
 func init() { plugin.Register(pluginName, setup) }
 
 // running hands check state from one configuration to the next on reload:
-// the checker of each server block, by the block's keys with their ports
+// the checkers of each server block, by the block's keys with their ports
 // (example.org:1301 and example.org:1302 have the same zones but are two
 // blocks with health of their own). It is the only mutable package state
-// besides the metrics.
+// besides the metrics and the gossip nodes (cluster_setup.go).
 var running = struct {
 	sync.Mutex
-	byKey map[string]*checker.Checker
-}{byKey: map[string]*checker.Checker{}}
+	byKey map[string]handover
+}{byKey: map[string]handover{}}
+
+// handover is what a block's next configuration takes over: the health
+// its answers follow, and the checker that probes (the same one without
+// a cluster).
+type handover struct {
+	health, probes *checker.Checker
+}
 
 func setup(c *caddy.Controller) error {
 	cfg, err := parse(c)
@@ -41,9 +49,11 @@ func setup(c *caddy.Controller) error {
 	c.OnStartup(func() error {
 		running.Lock()
 		prev := running.byKey[key]
-		running.byKey[key] = h.checks
+		running.byKey[key] = handover{health: h.checks, probes: h.probes}
 		running.Unlock()
-		h.checks.Start(prev)
+		if err := h.start(prev); err != nil {
+			return plugin.Error(pluginName, err)
+		}
 		answersTotal.start(h.table)
 		return h.startStatus()
 	})
@@ -54,11 +64,11 @@ func setup(c *caddy.Controller) error {
 	c.OnRestartFailed(h.startStatus)
 	c.OnShutdown(func() error {
 		running.Lock()
-		if running.byKey[key] == h.checks {
+		if running.byKey[key].health == h.checks {
 			delete(running.byKey, key)
 		}
 		running.Unlock()
-		h.checks.Stop()
+		h.stop()
 		answersTotal.retire(h.table)
 		return h.stopStatus()
 	})
@@ -70,18 +80,60 @@ func setup(c *caddy.Controller) error {
 	return nil
 }
 
+// start starts the checks, taking over prev's state. Without a cluster,
+// one checker probes and decides; with one, the node is joined first, so
+// that this member probes only the checks it observes, and the health the
+// answers follow is what the cluster agrees.
+func (h *HealthFailover) start(prev handover) error {
+	if h.cluster == nil {
+		h.checks.Start(prev.health)
+		return nil
+	}
+	node, err := acquireNode(h.cluster.node)
+	if err != nil {
+		return err
+	}
+	h.node = node
+	h.checks.Start(prev.health)
+	h.group.Store(node.NewGroup(cluster.GroupConfig{Observers: h.cluster.observers, Quorum: h.cluster.quorum,
+		Checks: clusterChecks(h.table.block, h.probes.Specs())}, h.agreed))
+	h.probes.Start(prev.probes)
+	return nil
+}
+
+// stop stops what start started; it may be called more than once.
+func (h *HealthFailover) stop() {
+	if g := h.group.Load(); g != nil {
+		g.Close()
+	}
+	if h.probes != h.checks {
+		h.probes.Stop()
+	}
+	h.checks.Stop()
+	if h.node != nil {
+		releaseNode(h.node)
+		h.node = nil
+	}
+}
+
 // newHandler wires a parsed configuration: checks, record table, metrics
 // and transition logs. It starts nothing.
 func newHandler(cfg *config) (*HealthFailover, error) {
 	block := cfg.block
-	checks, err := checker.New(cfg.checks, checker.Options{OnResult: func(check string, r checker.Result) {
-		observeProbe(block, check, r)
-	}})
+	onResult := func(check string, r checker.Result) { observeProbe(block, check, r) }
+	checks, err := checker.New(cfg.checks, checker.Options{OnResult: onResult, External: cfg.cluster != nil})
 	if err != nil {
 		return nil, err
 	}
 	h := newAnswerer(cfg, checks.Healthy)
-	h.checks = checks
+	h.checks, h.probes = checks, checks
+	if cfg.cluster != nil {
+		h.cluster = cfg.cluster
+		h.probes, err = newProbes(h, cfg.checks)
+		if err != nil {
+			return nil, err
+		}
+	}
 	h.table.onChange = func(s *recordSet, a *snapshot) { observeAnswer(block, s, a) }
 	for _, s := range h.table.sets {
 		observeAnswer(block, s, s.current.Load())

@@ -48,6 +48,25 @@ type checkStatus struct {
 	Failures             uint64       `json:"failures"`
 	Transitions          uint64       `json:"transitions"`
 	HealthyChildren      *int         `json:"healthy_children,omitempty"`
+	Cluster              *checkViews  `json:"cluster,omitempty"`
+}
+
+// checkViews is, in a cluster, who observes a check and every view of it
+// this member holds.
+type checkViews struct {
+	Observers []string      `json:"observers"`
+	Views     []observation `json:"views"`
+}
+
+type observation struct {
+	Member     string         `json:"member"`
+	Observer   bool           `json:"observer"`
+	Fresh      bool           `json:"fresh"`
+	Healthy    bool           `json:"healthy"`
+	Since      time.Time      `json:"since"`
+	Reason     checker.Reason `json:"reason"`
+	Message    string         `json:"message"`
+	AgeSeconds float64        `json:"age_seconds"`
 }
 
 type lastResult struct {
@@ -110,7 +129,9 @@ func writeStatus(w io.Writer, members []*HealthFailover) error {
 	for _, h := range members {
 		for _, c := range h.statusOrder().checks {
 			if st, ok := h.checks.State(c.name); ok {
-				s.entry(newCheckStatus(h.table.block, st, c.target))
+				cs := newCheckStatus(h.table.block, st, c.target)
+				cs.Cluster = h.checkViews(c.name)
+				s.entry(cs)
 			}
 		}
 	}
@@ -227,6 +248,25 @@ func newCheckStatus(block string, st checker.State, target string) checkStatus {
 		}
 	}
 	return cs
+}
+
+// checkViews is nil without a cluster and for the checks it does not
+// share (calculated, disabled).
+func (h *HealthFailover) checkViews(check string) *checkViews {
+	g := h.group.Load()
+	if g == nil {
+		return nil
+	}
+	if _, ok := h.probes.State(check); !ok {
+		return nil
+	}
+	observers, views := g.Observations(check)
+	cv := &checkViews{Observers: observers, Views: make([]observation, len(views))}
+	for i, v := range views {
+		cv.Views[i] = observation{Member: v.Member, Observer: v.Observer, Fresh: v.Fresh, Healthy: v.Healthy, Since: v.Since,
+			Reason: checker.Reason(v.Reason), Message: v.Message, AgeSeconds: v.Age.Seconds()}
+	}
+	return cv
 }
 
 func newRecordStatus(block string, s *recordSet) recordStatus {

@@ -17,6 +17,17 @@ type Options struct {
 	// result after invert. It is there for metrics and must be fast.
 	OnResult func(check string, r Result)
 
+	// Probes, when set, is asked before every probe whether this member
+	// should probe the check now (a cluster shares the probing). A check
+	// that is skipped has no result of its own until it is probed again,
+	// and its next probe decides its health directly, like a first one.
+	Probes func(check string) bool
+
+	// External makes a Checker that probes nothing: the health of each
+	// check that would probe is decided from outside with Set (by the
+	// cluster's agreement), and calculated checks follow it.
+	External bool
+
 	// Hooks for tests: roots replaces the system's certificate roots, and
 	// onProbe sees when each probe was due and when it began.
 	roots   *x509.CertPool
@@ -105,7 +116,7 @@ func New(specs []Spec, opts Options) (*Checker, error) {
 		case s.Disable:
 			ch.state.Checked = true
 			ch.state.Last = Result{OK: true, Reason: ReasonDisabled, Message: "disabled", At: now}
-		case s.Kind != Calculated:
+		case s.Kind != Calculated && !opts.External:
 			probe, err := newProbe(s, opts, c.buffers)
 			if err != nil {
 				return nil, err
@@ -216,6 +227,10 @@ func (c *Checker) probeAndRecord(ctx context.Context, ch *check, due time.Time) 
 	if c.opts.onProbe != nil {
 		c.opts.onProbe(ch.spec.Name, due, time.Now())
 	}
+	if c.opts.Probes != nil && !c.opts.Probes(ch.spec.Name) {
+		c.skip(ch)
+		return true
+	}
 	r := ch.probe(ctx)
 	if ctx.Err() != nil {
 		return false // cut short by Stop: not a result
@@ -224,11 +239,26 @@ func (c *Checker) probeAndRecord(ctx context.Context, ch *check, due time.Time) 
 	if c.opts.OnResult != nil {
 		c.opts.OnResult(ch.spec.Name, r)
 	}
+	ch.firstDone()
+	return true
+}
+
+// skip leaves out a probe this member need not make: the check forgets
+// that it was checked, so that its next probe, maybe much later, decides
+// its health directly instead of adding to counts of long ago.
+func (c *Checker) skip(ch *check) {
+	c.mu.Lock()
+	ch.state.Checked = false
+	c.mu.Unlock()
+	ch.firstDone()
+}
+
+// firstDone tells Start that the check's first probe is over (or skipped).
+func (ch *check) firstDone() {
 	if ch.firstResult != nil {
 		close(ch.firstResult)
 		ch.firstResult = nil
 	}
-	return true
 }
 
 // Stop stops probing and returns once every goroutine the Checker started

@@ -21,6 +21,40 @@ func (c *Checker) record(ch *check, r Result) {
 	}
 }
 
+// Set decides the health of a check of an External Checker, with no
+// thresholds: r is the decision (its OK the health, its Message why). A
+// calculated or disabled check, or a name the Checker does not know, is
+// left alone and false returned.
+func (c *Checker) Set(name string, r Result) bool {
+	ch, ok := c.byName[name]
+	if !ok || ch.spec.Kind == Calculated || ch.spec.Disable {
+		return false
+	}
+	c.mu.Lock()
+	st := &ch.state
+	wasChecked := st.Checked
+	st.Last = r
+	st.Checked = true
+	changed := r.OK != st.Healthy
+	if changed {
+		from := st.Healthy
+		st.Healthy = r.OK
+		st.Since = r.At
+		st.Transitions++
+		ch.healthy.Store(r.OK)
+		c.pending = append(c.pending, Transition{Check: name, From: from, To: r.OK, Reason: r.Reason, Message: r.Message, At: r.At, State: *st})
+	}
+	if changed || !wasChecked {
+		c.propagate(ch, r.At)
+	}
+	publish := len(c.pending) > 0
+	c.mu.Unlock()
+	if publish {
+		c.flush()
+	}
+	return true
+}
+
 // apply counts a result and moves the check's health by the thresholds,
 // queueing a transition when it changed. The first result of a check that
 // was never checked decides its health directly (see Checker). c.mu is held.
