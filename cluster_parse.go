@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"net"
+	"strconv"
 
 	"github.com/coredns/caddy"
 	"github.com/healthfailover/healthfailover/checker"
@@ -71,21 +72,28 @@ func parseCluster(c *caddy.Controller, args []string) (*clusterConfig, error) {
 	return cc, nil
 }
 
-// addressArg is an IP address with a port: memberlist binds to and
-// advertises addresses, not names.
+// addressArg is an IP address with an optional port: memberlist binds to
+// and advertises addresses, not names. Without a port, bind has 7946 and
+// advertise the bind port.
 func addressArg(c *caddy.Controller, name string, args []string) (string, error) {
 	v, err := oneArg(c, args)
 	if err != nil {
 		return "", err
 	}
-	host, port, err := cluster.ParseHostPort(v, cluster.DefaultPort)
+	host, port, err := cluster.ParseHostPort(v, 0)
 	if err != nil {
 		return "", c.Errf("cluster: %s: %v", name, err)
 	}
 	if net.ParseIP(host) == nil {
 		return "", c.Errf("cluster: %s %q: want an IP address with a port, like 10.0.0.5:7946", name, v)
 	}
-	return net.JoinHostPort(host, fmt.Sprint(port)), nil
+	switch {
+	case port != 0:
+		return net.JoinHostPort(host, strconv.Itoa(port)), nil
+	case name == "bind":
+		return net.JoinHostPort(host, strconv.Itoa(cluster.DefaultPort)), nil
+	}
+	return host, nil
 }
 
 // clusterChecks are the checks a block shares: those that probe (see

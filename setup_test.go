@@ -283,6 +283,66 @@ func TestParseErrors(t *testing.T) {
 			record www.example.org A { primary 127.0.0.1 }
 			record api.example.org A { colour blue }
 		}`, "Testfile:3 - Error during parsing: unknown property \"colour\" for record api.example.org"},
+		{"cluster without a block", `healthfailover {
+			cluster
+		}`, "Testfile:2 - Error during parsing: cluster takes a block: cluster { join PEER... }"},
+		{"cluster given twice", `healthfailover {
+			cluster {
+			}
+			cluster {
+			}
+		}`, "Testfile:4 - Error during parsing: cluster is given twice"},
+		{"cluster unknown option", `healthfailover {
+			cluster {
+				gossip fast
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: unknown option \"gossip\""},
+		{"cluster option twice", `healthfailover {
+			cluster {
+				observers 2
+				observers 3
+			}
+		}`, "Testfile:4 - Error during parsing: cluster: observers is given twice"},
+		{"cluster bind is a name", `healthfailover {
+			cluster {
+				bind coredns.local:7946
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: bind \"coredns.local:7946\": want an IP address with a port, like 10.0.0.5:7946"},
+		{"cluster advertise bad port", `healthfailover {
+			cluster {
+				advertise 10.0.0.5:99999
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: advertise: \"10.0.0.5:99999\": port \"99999\" is not a number from 1 to 65535"},
+		{"cluster join nothing", `healthfailover {
+			cluster {
+				join
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: join needs at least one peer: an address or a DNS name, with an optional :PORT"},
+		{"cluster observers zero", `healthfailover {
+			cluster {
+				observers 0
+			}
+		}`, "Testfile:3 - Error during parsing: observers \"0\": want a number in 1-100"},
+		{"cluster quorum 100 could never be healthy", `healthfailover {
+			cluster {
+				quorum 100
+			}
+		}`, "Testfile:3 - Error during parsing: quorum \"100\": want a number in 0-99"},
+		{"cluster key file missing", `healthfailover {
+			cluster {
+				key_file testdata/no-such-key
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: key_file: open testdata/no-such-key: no such file or directory"},
+		{"cluster key of the wrong size", `healthfailover {
+			cluster {
+				key_file testdata/gossip-key-short
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: key_file testdata/gossip-key-short: the key is 10 bytes, want 16, 24 or 32 (e.g. head -c 32 /dev/urandom | base64)"},
+		{"cluster key not base64", `healthfailover {
+			cluster {
+				key_file testdata/gossip-key-text
+			}
+		}`, "Testfile:3 - Error during parsing: cluster: key_file testdata/gossip-key-text: not base64: illegal base64 data at input byte 3"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -481,5 +541,41 @@ func TestParseAliasDiamondIsRefusedQuickly(t *testing.T) {
 	want := "Testfile:2 - Error during parsing: record a0.example.org.: its aliases expand to more than 256 records; alias a set directly rather than through fanning chains"
 	if err == nil || err.Error() != want {
 		t.Errorf("error %v, want %q", err, want)
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	cfg, err := parseString(t, `healthfailover {
+		cluster {
+			bind 0.0.0.0:7000
+			advertise 10.0.0.5
+			join 10.0.0.6 peers.kube-system.svc.cluster.local:7000
+			observers 2
+			quorum 50
+			key_file testdata/gossip-key
+		}
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.cluster
+	if cc.node.Bind != "0.0.0.0:7000" || cc.node.Advertise != "10.0.0.5" || cc.observers != 2 || cc.quorum != 50 || len(cc.node.Key) != 32 {
+		t.Errorf("cluster %+v", cc)
+	}
+	if want := []string{"10.0.0.6", "peers.kube-system.svc.cluster.local:7000"}; !reflect.DeepEqual(cc.node.Join, want) {
+		t.Errorf("join %q, want %q", cc.node.Join, want)
+	}
+
+	cfg, err = parseString(t, `healthfailover {
+		cluster { join 10.0.0.6 }
+	}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cc := cfg.cluster; cc.node.Bind != "0.0.0.0:7946" || cc.node.Advertise != "" || cc.observers != 3 || cc.quorum != 18 || cc.node.Key != nil {
+		t.Errorf("defaults: %+v", cc)
+	}
+	if cfg, _ := parseString(t, `healthfailover`); cfg.cluster != nil {
+		t.Error("a cluster without the cluster block")
 	}
 }
