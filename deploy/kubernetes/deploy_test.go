@@ -41,6 +41,14 @@ const (
 	dockerfilePath = "../../Dockerfile"
 	corefileMount  = "/etc/coredns"
 	pluginName     = "healthfailover"
+
+	// The gossip of the plugin's cluster block: the headless Service the
+	// replicas find each other by, the port memberlist listens on (TCP and
+	// UDP), and the Secret template that is no manifest `kubectl apply -f`
+	// of this directory applies.
+	peersService     = "healthfailover-peers"
+	gossipPort       = 7946
+	gossipSecretFile = "gossip-secret.yaml.template"
 )
 
 // stockCorefile is the cluster Corefile of kubeadm, kind and the
@@ -75,7 +83,8 @@ type manifests struct {
 	clusterRoleBinding *rbacv1.ClusterRoleBinding
 	configMap          *corev1.ConfigMap
 	deployment         *appsv1.Deployment
-	service            *corev1.Service
+	service            *corev1.Service // kube-dns
+	peers              *corev1.Service // the headless one, for gossip
 }
 
 var yamlDocSeparator = regexp.MustCompile(`(?m)^---[ \t]*$`)
@@ -112,6 +121,9 @@ func loadManifests(t *testing.T) *manifests {
 			var meta struct {
 				APIVersion string `json:"apiVersion"`
 				Kind       string `json:"kind"`
+				Spec       struct {
+					ClusterIP string `json:"clusterIP"`
+				} `json:"spec"`
 			}
 			if err := yaml.Unmarshal([]byte(doc), &meta); err != nil {
 				t.Fatalf("%s: %v", where, err)
@@ -138,13 +150,20 @@ func loadManifests(t *testing.T) *manifests {
 				m.deployment, slot = new(appsv1.Deployment), m.deployment == nil
 				obj, want = m.deployment, appsv1.SchemeGroupVersion.WithKind(meta.Kind)
 			case "Service":
+				if meta.Spec.ClusterIP == corev1.ClusterIPNone {
+					m.peers, slot = new(corev1.Service), m.peers == nil
+					obj, want = m.peers, corev1.SchemeGroupVersion.WithKind(meta.Kind)
+					break
+				}
 				m.service, slot = new(corev1.Service), m.service == nil
 				obj, want = m.service, corev1.SchemeGroupVersion.WithKind(meta.Kind)
+			case "Secret":
+				t.Fatalf("%s: a Secret in a manifest: `kubectl apply -f %s` would apply it, placeholder key and all; name it *.template and document how to create it", where, deployDir)
 			default:
 				t.Fatalf("%s: unexpected kind %q", where, meta.Kind)
 			}
 			if !slot {
-				t.Fatalf("%s: a second %s", where, meta.Kind)
+				t.Fatalf("%s: a second %s (clusterIP %q)", where, meta.Kind, meta.Spec.ClusterIP)
 			}
 			if err := yaml.UnmarshalStrict([]byte(doc), obj); err != nil {
 				t.Fatalf("%s: does not decode strictly into %s: %v", where, want.Kind, err)
@@ -156,8 +175,8 @@ func loadManifests(t *testing.T) *manifests {
 	}
 
 	if m.serviceAccount == nil || m.clusterRole == nil || m.clusterRoleBinding == nil ||
-		m.configMap == nil || m.deployment == nil || m.service == nil {
-		t.Fatalf("want a ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, Deployment and Service; got %+v", m)
+		m.configMap == nil || m.deployment == nil || m.service == nil || m.peers == nil {
+		t.Fatalf("want a ServiceAccount, ClusterRole, ClusterRoleBinding, ConfigMap, Deployment, Service and headless Service; got %+v", m)
 	}
 	return m
 }
@@ -184,10 +203,11 @@ func TestDeployManifests(t *testing.T) {
 		{"ConfigMap", m.configMap.Namespace, m.configMap.Name, "kube-system", "coredns"},
 		{"Deployment", m.deployment.Namespace, m.deployment.Name, "kube-system", "coredns"},
 		{"Service", m.service.Namespace, m.service.Name, "kube-system", "kube-dns"},
+		{"headless Service", m.peers.Namespace, m.peers.Name, "kube-system", peersService},
 	}
 	for _, n := range names {
 		if n.namespace != n.wantNamespace || n.name != n.wantName {
-			t.Errorf("%s is %s/%s, want %s/%s (the stock object it replaces)", n.kind, n.namespace, n.name, n.wantNamespace, n.wantName)
+			t.Errorf("%s is %s/%s, want %s/%s", n.kind, n.namespace, n.name, n.wantNamespace, n.wantName)
 		}
 	}
 
@@ -261,15 +281,17 @@ func TestDeployManifests(t *testing.T) {
 		t.Errorf("Service clusterIP = %q: leave it out so that apply keeps the existing kube-dns address", m.service.Spec.ClusterIP)
 	}
 	c := coreDNSContainer(t, d)
-	for _, sp := range m.service.Spec.Ports {
-		target := sp.TargetPort.IntValue()
-		if target == 0 {
-			target = int(sp.Port)
-		}
-		if !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
-			return int(cp.ContainerPort) == target && cp.Protocol == sp.Protocol
-		}) {
-			t.Errorf("Service port %s %d/%s targets no container port", sp.Name, target, sp.Protocol)
+	for _, svc := range []*corev1.Service{m.service, m.peers} {
+		for _, sp := range svc.Spec.Ports {
+			target := sp.TargetPort.IntValue()
+			if target == 0 {
+				target = int(sp.Port)
+			}
+			if !slices.ContainsFunc(c.Ports, func(cp corev1.ContainerPort) bool {
+				return int(cp.ContainerPort) == target && cp.Protocol == sp.Protocol
+			}) {
+				t.Errorf("Service %s port %s %d/%s targets no container port", svc.Name, sp.Name, target, sp.Protocol)
+			}
 		}
 	}
 	for _, want := range []string{"53/UDP", "53/TCP", "9153/TCP"} {
@@ -387,7 +409,7 @@ func TestDeployCorefile(t *testing.T) {
 func TestDeployHealthfailoverBlock(t *testing.T) {
 	inprocess.PlaceDirective()
 	m := loadManifests(t)
-	corefile := m.configMap.Data["Corefile"]
+	corefile := loadableCorefile(t, m)
 	blocks := parseCorefile(t, corefile)
 
 	var found []caddyfile.ServerBlock
@@ -510,6 +532,9 @@ type hfBlock struct {
 	zones  []string
 	checks []hfCheck
 	sets   []hfSet
+
+	clusters int        // how many cluster blocks
+	cluster  [][]string // the statements of the (last) cluster block
 }
 
 type hfCheck struct {
@@ -530,12 +555,14 @@ type member struct {
 }
 
 // readBlock reads the healthfailover block of a server block from its
-// tokens: `healthfailover [ZONES...]`, then `check NAME TARGET …` and
-// `record NAME TYPE { … }` inside it, and the members inside each record.
+// tokens: `healthfailover [ZONES...]`, then `check NAME TARGET …`,
+// `record NAME TYPE { … }` and `cluster { … }` inside it, the members inside
+// each record and the options inside the cluster block.
 func readBlock(sb caddyfile.ServerBlock) hfBlock {
 	var (
-		hf  hfBlock
-		set *hfSet // the record block the walk is in, if any
+		hf        hfBlock
+		set       *hfSet // the record block the walk is in, if any
+		inCluster bool
 	)
 	for _, st := range statements(sb.Tokens[pluginName]) {
 		w := st.words
@@ -543,21 +570,37 @@ func readBlock(sb caddyfile.ServerBlock) hfBlock {
 		case st.depth == 0 && w[0] == pluginName:
 			hf.zones = plugin.OriginsFromArgsOrServerBlock(w[1:], sb.Keys)
 		case st.depth == 1:
-			set = nil
+			set, inCluster = nil, false
 			switch {
 			case w[0] == "check" && len(w) >= 3:
 				hf.checks = append(hf.checks, hfCheck{name: w[1], target: w[2]})
 			case w[0] == "record" && len(w) == 3:
 				hf.sets = append(hf.sets, hfSet{name: strings.ToLower(dns.Fqdn(w[1])), qtype: strings.ToUpper(w[2])})
 				set = &hf.sets[len(hf.sets)-1]
+			case w[0] == "cluster":
+				hf.clusters++
+				hf.cluster, inCluster = nil, true
 			}
 		case st.depth == 2 && set != nil:
 			if mb, ok := readMember(w); ok {
 				set.members = append(set.members, mb)
 			}
+		case st.depth == 2 && inCluster:
+			hf.cluster = append(hf.cluster, w)
 		}
 	}
 	return hf
+}
+
+// clusterOption returns the arguments of a cluster block option, and whether
+// it is there. An option given twice is the plugin's to refuse.
+func (hf hfBlock) clusterOption(name string) ([]string, bool) {
+	for _, w := range hf.cluster {
+		if w[0] == name {
+			return w[1:], true
+		}
+	}
+	return nil, false
 }
 
 // readMember reads `primary VALUE [check NAME] [weight N]`, the same with
