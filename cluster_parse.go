@@ -50,6 +50,8 @@ func parseCluster(c *caddy.Controller, args []string) (*clusterConfig, error) {
 				}
 			}
 			cc.node.Join = args
+		case "resolver":
+			cc.node.Resolver, err = addressArg(c, name, args)
 		case "observers":
 			cc.observers, err = intArg(c, name, args, 1, 100)
 		case "quorum":
@@ -73,8 +75,8 @@ func parseCluster(c *caddy.Controller, args []string) (*clusterConfig, error) {
 }
 
 // addressArg is an IP address with an optional port: memberlist binds to
-// and advertises addresses, not names. Without a port, bind has 7946 and
-// advertise the bind port.
+// and advertises addresses, not names. Without a port, bind has 7946,
+// advertise the bind port and resolver 53.
 func addressArg(c *caddy.Controller, name string, args []string) (string, error) {
 	v, err := oneArg(c, args)
 	if err != nil {
@@ -92,6 +94,8 @@ func addressArg(c *caddy.Controller, name string, args []string) (string, error)
 		return net.JoinHostPort(host, strconv.Itoa(port)), nil
 	case name == "bind":
 		return net.JoinHostPort(host, strconv.Itoa(cluster.DefaultPort)), nil
+	case name == "resolver":
+		return net.JoinHostPort(host, "53"), nil
 	}
 	return host, nil
 }

@@ -31,7 +31,11 @@ type Config struct {
 	Bind      string // HOST:PORT
 	Advertise string // HOST:PORT, empty: the bind address, or a private address of the host for 0.0.0.0
 	Join      []string
-	Key       []byte // nil: gossip in the clear
+	// Resolver is the DNS server (HOST:PORT) that resolves names in Join;
+	// empty: the system's resolver. Cluster DNS pods resolve through the
+	// node's resolver, which does not know the cluster's Services.
+	Resolver string
+	Key      []byte // nil: gossip in the clear
 	Logger    Logger
 
 	// JoinRetry is how often a member re-resolves and joins the peers it

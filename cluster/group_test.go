@@ -274,3 +274,20 @@ func TestGarbageChangesNothing(t *testing.T) {
 		t.Errorf("garbage changed the agreement: %+v", a)
 	}
 }
+
+// Names in `join` are resolved through `resolver` when it is given: cluster
+// DNS pods use the node's resolver, which does not know the Services.
+func TestJoinResolvesNamesThroughTheResolver(t *testing.T) {
+	first := startNode(t, nil)
+	host, port, _ := net.SplitHostPort(first.Bind())
+	dnsAddr := serveA(t, "peers.cluster.test.", host)
+	n, err := Start(Config{Bind: "127.0.0.1:" + strconv.Itoa(freePort(t)), Join: []string{"peers.cluster.test:" + port},
+		Resolver: dnsAddr, Logger: testLogger{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	if got := len(n.Members()); got != 2 {
+		t.Errorf("%d members after joining through the resolver, want 2", got)
+	}
+}

@@ -18,6 +18,16 @@ type logWriter struct {
 	mu         sync.Mutex
 	last       time.Time
 	suppressed int
+	// closed drops what memberlist's goroutines still log after the node
+	// stopped (its Shutdown does not wait for them): those lines are about
+	// the closing itself, and the Logger may be gone.
+	closed bool
+}
+
+func (w *logWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 }
 
 func (w *logWriter) Write(p []byte) (int, error) {
@@ -30,6 +40,10 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	}
 	w.mu.Lock()
 	now := time.Now()
+	if w.closed {
+		w.mu.Unlock()
+		return len(p), nil
+	}
 	if now.Sub(w.last) < time.Second {
 		w.suppressed++
 		w.mu.Unlock()

@@ -37,8 +37,10 @@ type Node struct {
 	groups  map[string]*Group            // by check key
 	all     map[*Group]bool
 	joinTo  []string
+	lookup  string // cfg.Resolver, as the last configuration has it
 
 	keyring *memberlist.Keyring // nil without key_file
+	logs    *logWriter
 	seq     atomic.Uint64
 	settled atomic.Bool
 	stats   Stats
@@ -71,7 +73,7 @@ type Stats struct {
 // of about 4 s (5 s from 10 members on). Faster detection flaps membership
 // on a loaded node, and every membership change moves probing; a view of a
 // member not yet declared dead still ages out (staleAfter).
-func memberlistConfig(cfg Config, name string, d *delegate, transport memberlist.Transport) (*memberlist.Config, error) {
+func memberlistConfig(cfg Config, name string, d *delegate, transport memberlist.Transport, logs *logWriter) (*memberlist.Config, error) {
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = name
 	host, port, err := ParseHostPort(cfg.Bind, DefaultPort)
@@ -92,7 +94,7 @@ func memberlistConfig(cfg Config, name string, d *delegate, transport memberlist
 	mc.Transport = transport
 	mc.TCPTimeout = 3 * time.Second // bounds a join to a peer that does not answer
 	mc.DNSConfigPath = ""           // names in `join` are resolved by the system resolver, by us
-	mc.Logger = log.New(&logWriter{log: cfg.Logger}, "", 0)
+	mc.Logger = log.New(logs, "", 0)
 	if cfg.Key != nil {
 		keyring, err := memberlist.NewKeyring(nil, cfg.Key)
 		if err != nil {
@@ -120,9 +122,11 @@ func Start(cfg Config) (*Node, error) {
 		groups: map[string]*Group{},
 		all:    map[*Group]bool{},
 		joinTo: cfg.Join,
+		lookup: cfg.Resolver,
 		kick:   make(chan struct{}, 1),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.logs = &logWriter{log: cfg.Logger}
 	n.queue = &memberlist.TransmitLimitedQueue{NumNodes: n.numMembers, RetransmitMult: 3}
 
 	host, port, err := ParseHostPort(cfg.Bind, DefaultPort)
@@ -130,12 +134,12 @@ func Start(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("bind: %v", err)
 	}
 	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{host}, BindPort: port,
-		Logger: log.New(&logWriter{log: cfg.Logger}, "", 0)})
+		Logger: log.New(n.logs, "", 0)})
 	if err != nil {
 		return nil, fmt.Errorf("cluster bind %s: %v", cfg.Bind, err)
 	}
 	transport := newCountingTransport(nt, &n.stats.BytesSent, &n.stats.BytesReceived)
-	mc, err := memberlistConfig(cfg, n.name, &delegate{n}, transport)
+	mc, err := memberlistConfig(cfg, n.name, &delegate{n}, transport, n.logs)
 	if err != nil {
 		transport.Shutdown()
 		return nil, err
@@ -143,6 +147,7 @@ func Start(cfg Config) (*Node, error) {
 	n.keyring = mc.Keyring
 	n.ml, err = memberlist.Create(mc)
 	if err != nil {
+		n.logs.close()
 		transport.Shutdown()
 		return nil, fmt.Errorf("cluster bind %s: %v", cfg.Bind, err)
 	}
@@ -196,12 +201,12 @@ func (n *Node) numMembers() int {
 }
 
 // Update takes a new configuration's settings for a running node: its
-// join list, and its key, which becomes the one gossip is encrypted with
+// join list and resolver, and its key, which becomes the one gossip is encrypted with
 // while the old one is still accepted, so that replicas can move to a new
 // key one by one. The bind and advertise addresses stay until a restart.
 func (n *Node) Update(cfg Config) {
 	n.mu.Lock()
-	n.joinTo = cfg.Join
+	n.joinTo, n.lookup = cfg.Join, cfg.Resolver
 	n.mu.Unlock()
 	if cfg.Advertise != n.cfg.Advertise {
 		n.cfg.Logger.Warningf("cluster %s: advertise %s takes effect at the next restart; still %s", n.cfg.Bind, cfg.Advertise, n.cfg.Advertise)
@@ -233,6 +238,7 @@ func (n *Node) Stop() {
 		if err := n.ml.Leave(2 * time.Second); err != nil {
 			n.cfg.Logger.Warningf("cluster %s: leave: %v", n.cfg.Bind, err)
 		}
+		n.logs.close()
 		n.ml.Shutdown()
 		n.cfg.Logger.Infof("cluster %s: member %s left", n.cfg.Bind, n.name)
 	})
@@ -275,7 +281,7 @@ func (n *Node) evaluateAll() {
 // join resolves the `join` peers and joins those that are not members yet.
 func (n *Node) join(first bool) {
 	n.mu.RLock()
-	peers := n.joinTo
+	peers, resolver := n.joinTo, resolverFor(n.lookup)
 	known := make(map[string]bool, len(n.alive))
 	for _, addr := range n.alive {
 		known[addr] = true
@@ -288,7 +294,7 @@ func (n *Node) join(first bool) {
 	var targets []string
 	var failures []string
 	for _, p := range peers {
-		addrs, err := resolve(n.ctx, p)
+		addrs, err := resolve(n.ctx, resolver, p)
 		if err != nil {
 			failures = append(failures, err.Error())
 			continue
@@ -314,9 +320,20 @@ func (n *Node) join(first bool) {
 	}
 }
 
+// resolverFor is the system's resolver, or one that asks only server.
+func resolverFor(server string) *net.Resolver {
+	if server == "" {
+		return net.DefaultResolver
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, server)
+	}}
+}
+
 // resolve turns one `join` entry into addresses: an address as it is, a
 // name into every address it has now (a headless Service: every replica).
-func resolve(ctx context.Context, peer string) ([]string, error) {
+func resolve(ctx context.Context, r *net.Resolver, peer string) ([]string, error) {
 	host, port, err := ParseHostPort(peer, DefaultPort)
 	if err != nil {
 		return nil, err
@@ -326,7 +343,7 @@ func resolve(ctx context.Context, peer string) ([]string, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	ips, err := r.LookupHost(ctx, host)
 	if err != nil {
 		return nil, err
 	}

@@ -78,6 +78,7 @@ func TestDeployGossipCorefile(t *testing.T) {
 	m := loadManifests(t)
 	c := coreDNSContainer(t, m.deployment)
 	t.Setenv(podIPEnv(t, c), podIPSample)
+	t.Setenv(dnsServiceHostEnv(m), dnsServiceIPSample)
 	blocks := parseCorefile(t, m.configMap.Data["Corefile"])
 	hf := pluginBlock(t, blocks)
 	if hf.clusters != 1 {
@@ -116,6 +117,25 @@ func TestDeployGossipCorefile(t *testing.T) {
 	}) {
 		t.Errorf("cluster join %q, want the headless Service %s:%s", args, name, port)
 	}
+
+	// Cluster DNS pods resolve through the node's resolver, which does not
+	// know the headless Service: its name is looked up through the cluster
+	// DNS Service, whose address Kubernetes gives every pod of its namespace.
+	if args, _ := hf.clusterOption("resolver"); !slices.Equal(args, []string{dnsServiceIPSample + ":53"}) {
+		t.Errorf("cluster resolver %q, want [{$%s}:53], the %s Service's address", args, dnsServiceHostEnv(m), m.service.Name)
+	}
+	if links := m.deployment.Spec.Template.Spec.EnableServiceLinks; links != nil && !*links {
+		t.Errorf("enableServiceLinks is false: the pods would not have %s, which the Corefile's resolver reads", dnsServiceHostEnv(m))
+	}
+}
+
+// dnsServiceIPSample stands for the cluster DNS Service's address.
+const dnsServiceIPSample = "10.96.0.10"
+
+// dnsServiceHostEnv is the variable Kubernetes sets in every pod of the
+// Service's namespace to the Service's address (enableServiceLinks).
+func dnsServiceHostEnv(m *manifests) string {
+	return strings.ToUpper(strings.ReplaceAll(m.service.Name, "-", "_")) + "_SERVICE_HOST"
 }
 
 // TestDeployGossipKey checks that the key the Corefile reads is the Secret
@@ -343,6 +363,7 @@ func loadableCorefile(t *testing.T, m *manifests) string {
 	t.Helper()
 	corefile := m.configMap.Data["Corefile"]
 	t.Setenv(podIPEnv(t, coreDNSContainer(t, m.deployment)), podIPSample)
+	t.Setenv(dnsServiceHostEnv(m), dnsServiceIPSample)
 	keyFile := gossipKeyFile(t, corefile)
 	local := filepath.Join(t.TempDir(), "key")
 	if err := os.WriteFile(local, []byte(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))+"\n"), 0o600); err != nil {
