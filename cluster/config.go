@@ -36,7 +36,7 @@ type Config struct {
 	// node's resolver, which does not know the cluster's Services.
 	Resolver string
 	Key      []byte // nil: gossip in the clear
-	Logger    Logger
+	Logger   Logger
 
 	// JoinRetry is how often a member re-resolves and joins the peers it
 	// is not connected to; zero means DefaultJoinRetry.
