@@ -82,7 +82,7 @@ func (c *Checker) evaluate(calc *check, now time.Time) bool {
 	if calc.spec.Disable {
 		healthy, checked, reason = true, true, ReasonDisabled
 	}
-	if st.Last.At.IsZero() || n != st.HealthyChildren || checked != st.Checked || healthy != st.Healthy {
+	if st.Last.At.IsZero() || n != st.HealthyChildren || checked != st.Checked || healthy != st.Probed {
 		msg := fmt.Sprintf("%d of %d children healthy, %d needed", n, len(calc.children), calc.spec.HealthyThreshold)
 		if calc.spec.Invert {
 			msg = "inverted: " + msg
@@ -94,6 +94,8 @@ func (c *Checker) evaluate(calc *check, now time.Time) bool {
 		st.HealthyChildren = n
 		st.Checked = checked
 	}
+	st.Probed = healthy
+	healthy = st.effective()
 	if healthy == st.Healthy {
 		return false
 	}

@@ -111,7 +111,7 @@ func New(specs []Spec, opts Options) (*Checker, error) {
 
 	now := time.Now()
 	for _, s := range c.specs {
-		ch := &check{spec: s, state: State{Name: s.Name, Kind: s.Kind, Healthy: true, Since: now}}
+		ch := &check{spec: s, state: State{Name: s.Name, Kind: s.Kind, Healthy: true, Probed: true, Since: now}}
 		switch {
 		case s.Disable:
 			ch.state.Checked = true

@@ -46,9 +46,19 @@ type Result struct {
 
 // State is what the checker knows of one check.
 type State struct {
-	Name    string
-	Kind    Kind
+	Name string
+	Kind Kind
+	// Healthy is the health answers follow: Probed, unless an operator
+	// forced the check (Forced).
 	Healthy bool
+	// Probed is the health the probes decided (by the thresholds, or for
+	// an External check, as Set; for a calculated check, its children).
+	Probed bool
+	// Forced is ForceUp or ForceDown while an override holds the check;
+	// ForcedBy says where (a file and line) and ForceReason why.
+	Forced      Force
+	ForcedBy    string
+	ForceReason string
 	// Checked is false until the first probe (for a calculated check: every
 	// child's first probe) has finished.
 	Checked bool

@@ -35,15 +35,8 @@ func (c *Checker) Set(name string, r Result) bool {
 	wasChecked := st.Checked
 	st.Last = r
 	st.Checked = true
-	changed := r.OK != st.Healthy
-	if changed {
-		from := st.Healthy
-		st.Healthy = r.OK
-		st.Since = r.At
-		st.Transitions++
-		ch.healthy.Store(r.OK)
-		c.pending = append(c.pending, Transition{Check: name, From: from, To: r.OK, Reason: r.Reason, Message: r.Message, At: r.At, State: *st})
-	}
+	st.Probed = r.OK
+	changed := c.settle(ch, r.Reason, r.Message, r.At)
 	if changed || !wasChecked {
 		c.propagate(ch, r.At)
 	}
@@ -75,7 +68,7 @@ func (c *Checker) apply(ch *check, r Result) bool {
 
 	var msg string
 	switch {
-	case r.OK == st.Healthy:
+	case r.OK == st.Probed:
 		return false
 	case first:
 		msg = r.Message + " on the first probe"
@@ -86,11 +79,24 @@ func (c *Checker) apply(ch *check, r Result) bool {
 	default:
 		return false
 	}
-	st.Healthy = r.OK
-	st.Since = r.At
+	st.Probed = r.OK
+	return c.settle(ch, r.Reason, msg, r.At)
+}
+
+// settle makes a check's Healthy follow its Probed health, or its override
+// while one holds it, and queues a transition when Healthy changed. c.mu
+// is held.
+func (c *Checker) settle(ch *check, reason Reason, msg string, at time.Time) bool {
+	st := &ch.state
+	healthy := st.effective()
+	if healthy == st.Healthy {
+		return false
+	}
+	st.Healthy = healthy
+	st.Since = at
 	st.Transitions++
-	ch.healthy.Store(r.OK)
-	c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: !r.OK, To: r.OK, Reason: r.Reason, Message: msg, At: r.At, State: *st})
+	ch.healthy.Store(healthy)
+	c.pending = append(c.pending, Transition{Check: ch.spec.Name, From: !healthy, To: healthy, Reason: reason, Message: msg, At: at, State: *st})
 	return true
 }
 
