@@ -43,7 +43,10 @@ type HealthFailover struct {
 	node           *cluster.Node
 	group          atomic.Pointer[cluster.Group] // set in OnStartup, read by /ready and /status
 	status         string                        // address of the status endpoint, empty for none
+	history        *probeHistory                 // each check's recent results, for the status page
 	statusEntries  statusEntries
+	overridePath   string // the override file, empty for none
+	overrides      *overrideWatch
 }
 
 // Name implements plugin.Handler.

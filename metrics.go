@@ -60,6 +60,27 @@ var (
 		Help:      "The tier each record set answers from (1 primary, 2 secondary, …); 0 when no member is healthy.",
 	}, []string{"block", "record", "type"})
 
+	checkForced = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "check_forced",
+		Help:      "Overrides of each check: 1 forced up, -1 forced down, 0 none (the probes decide).",
+	}, []string{"block", "check"})
+
+	drainedMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "record_drained_members",
+		Help:      "Members of each record set drained by an override.",
+	}, []string{"block", "record", "type"})
+
+	overrideErrors = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: subsystem,
+		Name:      "override_errors",
+		Help:      "Lines of the override file set aside because they cannot be read, in its current version.",
+	}, []string{"block"})
+
 	healthyMembers = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: subsystem,
@@ -98,6 +119,7 @@ func observeProbe(block, check string, r checker.Result) {
 // observeState sets a check's gauges.
 func observeState(block string, st checker.State) {
 	checkHealthy.WithLabelValues(block, st.Name).Set(boolFloat(st.Healthy))
+	checkForced.WithLabelValues(block, st.Name).Set(forcedFloat(st.Forced))
 	if st.Kind == checker.Calculated {
 		healthyChildren.WithLabelValues(block, st.Name).Set(float64(st.HealthyChildren))
 	}
@@ -116,6 +138,17 @@ func observeAnswer(block string, s *recordSet, a *snapshot) {
 	typ := dns.TypeToString[s.qtype]
 	servingTier.WithLabelValues(block, s.name, typ).Set(float64(a.tier))
 	healthyMembers.WithLabelValues(block, s.name, typ).Set(float64(a.healthyMembers))
+	drainedMembers.WithLabelValues(block, s.name, typ).Set(float64(len(a.drained)))
+}
+
+func forcedFloat(f checker.Force) float64 {
+	switch f {
+	case checker.ForceUp:
+		return 1
+	case checker.ForceDown:
+		return -1
+	}
+	return 0
 }
 
 func boolFloat(b bool) float64 {

@@ -5,12 +5,14 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/coredns/caddy"
+	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/healthfailover/healthfailover/checker"
@@ -40,6 +42,8 @@ type config struct {
 	ns []string
 	// cluster shares health with other replicas; nil without `cluster`.
 	cluster *clusterConfig
+	// override is the operator's override file; empty for none.
+	override string
 }
 
 // setSpec is a record set as written in the Corefile.
@@ -123,6 +127,18 @@ func parse(c *caddy.Controller) (*config, error) {
 					return nil, err
 				}
 				cfg.ns = ns
+			case "override":
+				path, err := oneArg(c, c.RemainingArgs())
+				if err != nil {
+					return nil, err
+				}
+				if cfg.override != "" {
+					return nil, c.Err("override is given twice: one file holds every override")
+				}
+				if root := dnsserver.GetConfig(c).Root; !filepath.IsAbs(path) && root != "" {
+					path = filepath.Join(root, path)
+				}
+				cfg.override = path
 			case "cluster":
 				if cfg.cluster != nil {
 					return nil, c.Err("cluster is given twice")

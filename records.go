@@ -3,6 +3,7 @@ package healthfailover
 import (
 	"math/rand/v2"
 	"net"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,9 @@ type member struct {
 	alias  *recordSet
 	check  string
 	weight int
+	// value is how a drain names the member: its canonical value, or
+	// "alias NAME" (fully qualified).
+	value string
 }
 
 // snapshot is what a set answers right now: immutable, replaced whole.
@@ -50,6 +54,7 @@ type snapshot struct {
 	tier           int // the tier serving; 0 when no member is healthy
 	healthyMembers int // across all tiers
 	servfail       bool
+	drained        []string // values drained by an override, in member order
 	choices        []choice
 	cumWeights     []int // nil unless the set is weighted
 	// size is the most RRs appendTo adds, to size the reply once.
@@ -144,11 +149,18 @@ func (m member) healthy(health healthFunc) bool {
 	return m.alias == nil || m.alias.current.Load().tier > 0
 }
 
-// build computes the set's answer from the health of its members.
-func (s *recordSet) build(health healthFunc) *snapshot {
+// build computes the set's answer from the health of its members; a
+// drained member counts as unhealthy.
+func (s *recordSet) build(health healthFunc, drained map[string]drain) *snapshot {
 	a := &snapshot{}
 	var serving []member
 	for _, m := range s.members {
+		if _, ok := drained[m.value]; ok {
+			if !slices.Contains(a.drained, m.value) {
+				a.drained = append(a.drained, m.value)
+			}
+			continue
+		}
 		if !m.healthy(health) {
 			continue
 		}
@@ -270,6 +282,9 @@ type table struct {
 	block string
 
 	mu sync.Mutex // serialises rebuilds
+	// drained are the members an override drains, by set and value;
+	// guarded by mu.
+	drained map[*recordSet]map[string]drain
 	// onChange, when set, is told of every answer swapped in.
 	onChange func(*recordSet, *snapshot)
 
@@ -307,8 +322,9 @@ func newTable(specs []*setSpec, health healthFunc) *table {
 	for _, spec := range specs {
 		s := byKey[key{spec.name, spec.qtype}]
 		for _, ms := range spec.members {
-			m := member{tier: ms.tier, check: ms.check, weight: ms.weight}
+			m := member{tier: ms.tier, check: ms.check, weight: ms.weight, value: ms.value}
 			if ms.alias != "" {
+				m.value = "alias " + ms.alias
 				m.alias = byKey[key{ms.alias, spec.qtype}]
 				m.alias.aliasedBy = append(m.alias.aliasedBy, s)
 			} else {
@@ -385,9 +401,13 @@ func (t *table) rebuildAll() {
 func (t *table) checkChanged(check string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	// The sets that use the check, and every set aliasing one of them.
+	t.rebuild(t.byCheck[check])
+}
+
+// rebuild rebuilds sets and every set aliasing one of them. t.mu is held.
+func (t *table) rebuild(sets []*recordSet) {
 	seen := map[*recordSet]bool{}
-	affected := append([]*recordSet{}, t.byCheck[check]...)
+	affected := append([]*recordSet{}, sets...)
 	for _, s := range affected {
 		seen[s] = true
 	}
@@ -407,7 +427,7 @@ func (t *table) checkChanged(check string) {
 }
 
 func (t *table) swap(s *recordSet) {
-	a := s.build(t.health)
+	a := s.build(t.health, t.drained[s])
 	s.current.Store(a)
 	if t.onChange != nil {
 		t.onChange(s, a)

@@ -85,6 +85,11 @@ func setup(c *caddy.Controller) error {
 // that this member probes only the checks it observes, and the health the
 // answers follow is what the cluster agrees.
 func (h *HealthFailover) start(prev handover) error {
+	// Overrides apply before the first answer. Start hands over the previous
+	// configuration's state, overrides included, so they apply once more
+	// after it: the file may have changed in between.
+	h.startOverrides()
+	defer h.reapplyOverrides()
 	if h.cluster == nil {
 		h.checks.Start(prev.health)
 		return nil
@@ -103,6 +108,7 @@ func (h *HealthFailover) start(prev handover) error {
 
 // stop stops what start started; it may be called more than once.
 func (h *HealthFailover) stop() {
+	h.stopOverrides()
 	if g := h.group.Load(); g != nil {
 		g.Close()
 	}
@@ -120,13 +126,18 @@ func (h *HealthFailover) stop() {
 // and transition logs. It starts nothing.
 func newHandler(cfg *config) (*HealthFailover, error) {
 	block := cfg.block
-	onResult := func(check string, r checker.Result) { observeProbe(block, check, r) }
+	history := newProbeHistory(cfg.checks)
+	onResult := func(check string, r checker.Result) {
+		observeProbe(block, check, r)
+		history.record(check, r)
+	}
 	checks, err := checker.New(cfg.checks, checker.Options{OnResult: onResult, External: cfg.cluster != nil})
 	if err != nil {
 		return nil, err
 	}
 	h := newAnswerer(cfg, checks.Healthy)
 	h.checks, h.probes = checks, checks
+	h.history = history
 	if cfg.cluster != nil {
 		h.cluster = cfg.cluster
 		h.probes, err = newProbes(h, cfg.checks)
@@ -143,9 +154,12 @@ func newHandler(cfg *config) (*HealthFailover, error) {
 	}
 	checks.Subscribe(func(t checker.Transition) {
 		// Health carried over from the previous configuration changes
-		// the answers but is no new transition to log or count.
+		// the answers but is no new transition to log or count. An
+		// override's change is logged where it is read, with its line.
 		if !t.Inherited {
-			log.Infof("%s: check %s: %s -> %s (%s)", block, t.Check, healthWord(t.From), healthWord(t.To), t.Message)
+			if t.Reason != checker.ReasonOverride {
+				log.Infof("%s: check %s: %s -> %s (%s)", block, t.Check, healthWord(t.From), healthWord(t.To), t.Message)
+			}
 			observeTransition(block, t)
 		}
 		observeState(block, t.State)
@@ -157,12 +171,13 @@ func newHandler(cfg *config) (*HealthFailover, error) {
 // newAnswerer builds the DNS side of a configuration over a source of health.
 func newAnswerer(cfg *config, health healthFunc) *HealthFailover {
 	h := &HealthFailover{
-		zones:   cfg.zones,
-		fall:    cfg.fall,
-		soa:     map[string]*dns.SOA{},
-		parents: map[string]bool{},
-		status:  cfg.status,
-		table:   newTable(cfg.sets, health),
+		zones:        cfg.zones,
+		fall:         cfg.fall,
+		soa:          map[string]*dns.SOA{},
+		parents:      map[string]bool{},
+		status:       cfg.status,
+		overridePath: cfg.override,
+		table:        newTable(cfg.sets, health),
 	}
 	h.table.block = cfg.block
 	serial := cfg.serial()

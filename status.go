@@ -48,6 +48,10 @@ type checkStatus struct {
 	Failures             uint64       `json:"failures"`
 	Transitions          uint64       `json:"transitions"`
 	HealthyChildren      *int         `json:"healthy_children,omitempty"`
+	Forced               string       `json:"forced,omitempty"`
+	ForcedBy             string       `json:"forced_by,omitempty"`
+	ForceReason          string       `json:"force_reason,omitempty"`
+	ProbedHealthy        *bool        `json:"probed_healthy,omitempty"`
 	Cluster              *checkViews  `json:"cluster,omitempty"`
 }
 
@@ -95,6 +99,7 @@ type recordStatus struct {
 	ServingTier    int      `json:"serving_tier"`
 	HealthyMembers int      `json:"healthy_members"`
 	Answer         []string `json:"answer"`
+	Drained        []string `json:"drained,omitempty"`
 	Weighted       bool     `json:"weighted,omitempty"`
 	Servfail       bool     `json:"servfail,omitempty"`
 }
@@ -236,6 +241,10 @@ func newCheckStatus(block string, st checker.State, target string) checkStatus {
 		n := st.HealthyChildren
 		cs.HealthyChildren = &n
 	}
+	if st.Forced != checker.ForceNone {
+		probed := st.Probed
+		cs.Forced, cs.ForcedBy, cs.ForceReason, cs.ProbedHealthy = string(st.Forced), st.ForcedBy, st.ForceReason, &probed
+	}
 	if !st.Last.At.IsZero() {
 		cs.Last = &lastResult{
 			OK: st.Last.OK, Reason: st.Last.Reason, Message: st.Last.Message, Status: st.Last.Status, At: st.Last.At,
@@ -278,6 +287,7 @@ func newRecordStatus(block string, s *recordSet) recordStatus {
 		ServingTier:    a.tier,
 		HealthyMembers: a.healthyMembers,
 		Answer:         a.values(),
+		Drained:        a.drained,
 		Weighted:       a.cumWeights != nil,
 		Servfail:       a.servfail,
 	}
