@@ -283,6 +283,13 @@ func TestParseErrors(t *testing.T) {
 			record www.example.org A { primary 127.0.0.1 }
 			record api.example.org A { colour blue }
 		}`, "Testfile:3 - Error during parsing: unknown property \"colour\" for record api.example.org"},
+		{"override without a file", `healthfailover {
+			override
+		}`, "Testfile:2 - Error during parsing: Wrong argument count or unexpected line ending after 'override'"},
+		{"override twice", `healthfailover {
+			override a.txt
+			override b.txt
+		}`, "Testfile:3 - Error during parsing: override is given twice: one file holds every override"},
 		{"cluster without a block", `healthfailover {
 			cluster
 		}`, "Testfile:2 - Error during parsing: cluster takes a block: cluster { join PEER... }"},
