@@ -148,7 +148,8 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
-	if n <= 0 || n > maxFieldSize {
+	// Only the shortest encoding: one message, one way of writing it.
+	if n <= 0 || n > maxFieldSize || n != uvarintSize(v) {
 		d.err = errMalformed
 		return 0
 	}
@@ -161,7 +162,7 @@ func (d *decoder) varint() int64 {
 		return 0
 	}
 	v, n := binary.Varint(d.b)
-	if n <= 0 || n > maxFieldSize {
+	if n <= 0 || n > maxFieldSize || n != varintSize(v) {
 		d.err = errMalformed
 		return 0
 	}
@@ -181,4 +182,14 @@ func (d *decoder) string() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+func uvarintSize(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
+}
+
+func varintSize(v int64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutVarint(b[:], v)
 }

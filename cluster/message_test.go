@@ -62,6 +62,8 @@ func TestMalformedMessagesAreRefused(t *testing.T) {
 		"no views":       {messageVersion, 1},
 		"empty check":    appendViews(nil, []View{{Origin: "a"}}),
 		"empty origin":   appendViews(nil, []View{{Check: "a"}}),
+		// 1 written in two bytes: a second way of writing the same view.
+		"long varint": {messageVersion, 0x81, 0x00},
 	}
 	for name, b := range cases {
 		if views, err := decodeViews(b); err == nil {
