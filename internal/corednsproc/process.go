@@ -73,6 +73,9 @@ func (p *Process) Exited() bool {
 // State is the exit state, once Done is closed.
 func (p *Process) State() *os.ProcessState { return p.cmd.ProcessState }
 
+// Pid is the process's id, for what /proc tells of it (CPU time).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Signal sends sig to the process.
 func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
