@@ -70,6 +70,7 @@ func newProbes(h *HealthFailover, specs []checker.Spec) (*checker.Checker, error
 		Probes: func(check string) bool { return h.group.Load().Probes(check) },
 		OnResult: func(check string, r checker.Result) {
 			observeProbe(block, check, r)
+			h.history.record(check, r)
 			if st, ok := probes.State(check); ok {
 				h.group.Load().Publish(check, st.Healthy, st.Since, string(r.Reason), st.Last.Message)
 			}
