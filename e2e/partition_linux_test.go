@@ -131,3 +131,54 @@ func holdAnswers(t *testing.T, rs []*replica, d time.Duration, want map[string]s
 		t.Errorf("answers changed (%d asked): %s", polls, strings.Join(wrong, "; "))
 	}
 }
+
+// TestClusterJoinSilentPeers: a replica whose `join` names peers that never
+// answer (their packets go to a namespace that does not forward them: no
+// refusal comes back, a connect waits for its timeout) besides one that
+// runs still turns ready, within a bound, and joins the live one at once.
+// Each silent peer costs its start one gossip connect timeout (3 s), as
+// memberlist tries the peers one after the other: the time is reported.
+func TestClusterJoinSilentPeers(t *testing.T) {
+	requireE2E(t)
+	lab := newNetnsLab(t)
+	const (
+		sinkIP = "10.250.0.2"
+		name   = "www.example.org"
+		silent = 2
+	)
+	// The sink takes the packets for 10.99.0.0/16 and drops them: a
+	// new namespace does not forward.
+	sink := lab.add(t, "sink", sinkIP+"/24")
+	backend := startCountedNginx(t, "PRIMARY", sink, sinkIP, 8080, func(name string, args ...string) []string {
+		return lab.command(sink, name, args...)
+	})
+	ports := clusterPorts{dns: 5300, ready: 8181, metrics: 9153, status: 9154, gossip: 7946}
+	var rs []*replica
+	for i := 1; i <= 2; i++ {
+		r := &replica{name: fmt.Sprintf("r%d", i), ip: fmt.Sprintf("10.250.0.%d", 10+i), ports: ports}
+		r.ns = lab.add(t, r.name, r.ip+"/24")
+		r.bin = lab.command(r.ns, corednsBin)
+		lab.run(t, "-n", r.ns, "route", "add", "10.99.0.0/16", "via", sinkIP)
+		rs = append(rs, r)
+	}
+	r1, r2 := rs[0], rs[1]
+	body := clusterCheck("east", backend, "/health") + clusterRecord(name, sinkIP, "10.250.0.3")
+	var join []string
+	for i := 1; i <= silent; i++ {
+		join = append(join, fmt.Sprintf("10.99.0.%d:7946", i))
+	}
+	r1.corefile = r1.serverBlock("example.org", append(join, r2.gossipAddr()), "", body)
+	r2.corefile = r2.serverBlock("example.org", nil, "", body)
+	startAll(t, rs[1:])
+
+	started := time.Now()
+	r1.start(t)
+	r1.waitReady(t, time.Duration(silent)*3*time.Second+10*time.Second)
+	report(t, "r1 ready %s after its start, with %d silent peers and one live one in its join list",
+		time.Since(started).Round(time.Millisecond), silent)
+	if !strings.Contains(r1.proc.Output(), "joined 1 of") {
+		t.Errorf("r1 does not log that it joined one peer")
+	}
+	waitMembers(t, rs, 2, 5*time.Second)
+	waitAnswers(t, rs, name, sinkIP, 5*time.Second)
+}
