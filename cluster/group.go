@@ -52,6 +52,12 @@ type groupCheck struct {
 	probe  atomic.Bool
 	agreed Agreed
 	known  bool // agreed holds a decision
+
+	// observers are the check's observers among the members of epoch:
+	// worked out again only when membership changes. Guarded by Group.mu.
+	observers []string
+	epoch     uint64
+	counted   []Observation // reused by evaluate
 }
 
 // Agreed is a check's health as this member derives it from the views of
@@ -189,41 +195,33 @@ func (g *Group) evaluate(gc *groupCheck) {
 		return
 	}
 	now := time.Now()
-	members := g.node.Members()
-	observers := observersOf(gc.Key, members, g.observers)
-	views := g.node.observations(gc.Key, now)
-
-	var counted []Observation
-	for _, name := range observers {
-		if o, ok := views[name]; ok && o.Age <= gc.staleAfter {
-			counted = append(counted, o)
-		}
+	members, epoch := g.node.membership()
+	if gc.observers == nil || gc.epoch != epoch {
+		gc.observers, gc.epoch = observersOf(gc.Key, members, g.observers), epoch
 	}
-	self := slices.Contains(observers, g.node.name)
+	counted := g.node.freshViews(gc.counted[:0], gc.Key, gc.observers, gc.staleAfter, now)
+	self := slices.Contains(gc.observers, g.node.name)
 	gc.probe.Store(self || len(counted) == 0)
 	if len(counted) == 0 {
-		for _, name := range members {
-			if o, ok := views[name]; ok && o.Age <= gc.staleAfter {
-				counted = append(counted, o)
-			}
-		}
+		counted = g.node.freshViews(counted, gc.Key, members, gc.staleAfter, now)
 	}
+	gc.counted = counted
 	if len(counted) == 0 {
 		return // nothing known yet: keep the last decision, or none
 	}
 
-	a := agree(counted, g.quorum)
-	a.Observers = len(observers)
+	a := count(counted, g.quorum)
+	a.Observers = len(gc.observers)
 	if gc.known && a.Healthy == gc.agreed.Healthy && a.Views == gc.agreed.Views && a.HealthyViews == gc.agreed.HealthyViews && a.Observers == gc.agreed.Observers {
 		return
 	}
+	a.explain(counted, g.quorum)
 	gc.agreed, gc.known = a, true
 	g.onAgreed(gc.Name, a)
 }
 
-// agree counts views: healthy while more than quorum percent say healthy.
-// Its message names a view that agrees with the outcome.
-func agree(views []Observation, quorum int) Agreed {
+// count counts views: healthy while more than quorum percent say healthy.
+func count(views []Observation, quorum int) Agreed {
 	a := Agreed{Views: len(views)}
 	for _, v := range views {
 		if v.Healthy {
@@ -231,12 +229,16 @@ func agree(views []Observation, quorum int) Agreed {
 		}
 	}
 	a.Healthy = a.HealthyViews*100 > quorum*a.Views
+	return a
+}
+
+// explain says why, naming a view that agrees with the outcome.
+func (a *Agreed) explain(views []Observation, quorum int) {
 	for _, v := range views {
 		if v.Healthy == a.Healthy {
 			a.Reason = v.Reason
 			a.Message = fmt.Sprintf("%d of %d views healthy, more than %d%% needed; %s: %s", a.HealthyViews, a.Views, quorum, v.Member, v.Message)
-			break
+			return
 		}
 	}
-	return a
 }

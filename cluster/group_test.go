@@ -2,10 +2,12 @@ package cluster
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -289,5 +291,46 @@ func TestJoinResolvesNamesThroughTheResolver(t *testing.T) {
 	t.Cleanup(n.Stop)
 	if got := len(n.Members()); got != 2 {
 		t.Errorf("%d members after joining through the resolver, want 2", got)
+	}
+}
+
+// Peers that accept and never answer (a pod on a dead node, still in the
+// headless Service) are joined at once, not one after the other: start-up
+// waits one gossip timeout, not one per such peer.
+func TestSilentPeersAreJoinedTogether(t *testing.T) {
+	var open atomic.Int32
+	var most atomic.Int32
+	var peers []string
+	for range 4 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				conn, err := l.Accept()
+				if err != nil {
+					return
+				}
+				now := open.Add(1)
+				for m := most.Load(); now > m && !most.CompareAndSwap(m, now); m = most.Load() {
+				}
+				go func() { // hold it silent until the joiner gives up
+					io.Copy(io.Discard, conn)
+					conn.Close()
+					open.Add(-1)
+				}()
+			}
+		}()
+		peers = append(peers, l.Addr().String())
+	}
+	n, err := Start(Config{Bind: "127.0.0.1:" + strconv.Itoa(freePort(t)), Join: peers, Logger: testLogger{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	if got := most.Load(); got != 4 {
+		t.Errorf("at most %d of 4 silent peers were being joined at once, want all 4", got)
 	}
 }

@@ -32,7 +32,8 @@ type Node struct {
 
 	mu      sync.RWMutex
 	alive   map[string]string            // member name → address, this one included
-	members []string                     // the names of alive, sorted
+	members []string                     // the names of alive, sorted; replaced, never changed
+	epoch   uint64                       // counts changes of members
 	views   map[string]map[string]*entry // check key → origin → latest view
 	groups  map[string]*Group            // by check key
 	all     map[*Group]bool
@@ -158,8 +159,9 @@ func Start(cfg Config) (*Node, error) {
 	cfg.Logger.Infof("cluster %s: member %s, reachable at %s", cfg.Bind, n.name, self.Address())
 	n.join(true)
 	n.settled.Store(true)
-	n.wg.Add(1)
+	n.wg.Add(2)
 	go n.loop()
+	go n.joinLoop()
 	return n, nil
 }
 
@@ -192,6 +194,27 @@ func (n *Node) Members() []string {
 	n.mu.RLock()
 	defer n.mu.RUnlock()
 	return n.members
+}
+
+// membership is the alive members and the epoch they belong to.
+func (n *Node) membership() ([]string, uint64) {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	return n.members, n.epoch
+}
+
+// freshViews appends the views of check by the named members that arrived
+// within staleAfter.
+func (n *Node) freshViews(dst []Observation, check string, names []string, staleAfter time.Duration, now time.Time) []Observation {
+	n.mu.RLock()
+	defer n.mu.RUnlock()
+	byOrigin := n.views[check]
+	for _, name := range names {
+		if e, ok := byOrigin[name]; ok && now.Sub(e.received) <= staleAfter {
+			dst = append(dst, Observation{Member: name, Healthy: e.Healthy, Since: e.Since, Reason: e.Reason, Message: e.Message, Age: now.Sub(e.received)})
+		}
+	}
+	return dst
 }
 
 func (n *Node) numMembers() int {
@@ -244,14 +267,12 @@ func (n *Node) Stop() {
 	})
 }
 
-// loop re-evaluates every check when membership changes, when a view may
-// have gone stale, and joins the peers it is not connected to.
+// loop re-evaluates every check when membership changes and when a view
+// may have gone stale.
 func (n *Node) loop() {
 	defer n.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	join := time.NewTicker(n.cfg.JoinRetry)
-	defer join.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
@@ -259,10 +280,24 @@ func (n *Node) loop() {
 		case <-n.kick:
 		case <-tick.C:
 			n.prune(time.Now())
+		}
+		n.evaluateAll()
+	}
+}
+
+// joinLoop joins the peers it is not connected to, on its own so that a
+// slow join never holds up the re-evaluation of checks.
+func (n *Node) joinLoop() {
+	defer n.wg.Done()
+	join := time.NewTicker(n.cfg.JoinRetry)
+	defer join.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
 		case <-join.C:
 			n.join(false)
 		}
-		n.evaluateAll()
 	}
 }
 
@@ -311,13 +346,40 @@ func (n *Node) join(first bool) {
 		}
 		return
 	}
-	joined, err := n.ml.Join(targets)
+	joined, errs := n.joinEach(targets)
 	switch {
 	case joined > 0:
 		n.cfg.Logger.Infof("cluster %s: joined %d of %v; %d members", n.cfg.Bind, joined, targets, n.numMembers())
 	case first:
-		n.cfg.Logger.Warningf("cluster %s: could not join %v (%v); running alone, retrying every %s", n.cfg.Bind, targets, err, n.cfg.JoinRetry)
+		n.cfg.Logger.Warningf("cluster %s: could not join %v (%v); running alone, retrying every %s", n.cfg.Bind, targets, errs, n.cfg.JoinRetry)
 	}
+}
+
+// joinEach joins every target at once rather than one after the other:
+// memberlist waits up to its TCP timeout for each peer that does not
+// answer (a pod on a dead node stays in a headless Service until evicted),
+// and start-up should wait that long once, not once per such peer.
+func (n *Node) joinEach(targets []string) (int, []error) {
+	var mu sync.Mutex
+	var joined int
+	var errs []error
+	var wg sync.WaitGroup
+	for _, t := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := n.ml.Join([]string{t})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return
+			}
+			joined++
+		}()
+	}
+	wg.Wait()
+	return joined, errs
 }
 
 // resolverFor is the system's resolver, or one that asks only server.
@@ -519,6 +581,7 @@ func (d *delegate) NotifyJoin(m *memberlist.Node) {
 	d.n.mu.Lock()
 	d.n.alive[m.Name] = m.Address()
 	d.n.members = sortedNames(d.n.alive)
+	d.n.epoch++
 	d.n.mu.Unlock()
 	d.kick()
 }
@@ -529,6 +592,7 @@ func (d *delegate) NotifyLeave(m *memberlist.Node) {
 	d.n.mu.Lock()
 	delete(d.n.alive, m.Name)
 	d.n.members = sortedNames(d.n.alive)
+	d.n.epoch++
 	for _, byOrigin := range d.n.views {
 		delete(byOrigin, m.Name)
 	}
