@@ -18,7 +18,8 @@ import (
 // set of the blocks that share its address (status_listener.go): what
 // Route 53's console shows, without reading metrics. The document is
 // {"checks": [...], "records": [...]}, each entry naming its server block,
-// sorted by block, then by name.
+// sorted by block, then by name. GET /status serves it; GET / serves its
+// picture as an HTML page (status_page.go).
 
 // statusEntries is what a handler keeps for the status endpoint: the order
 // of its entries, worked out on the first request rather than on each.
@@ -114,7 +115,12 @@ func serveStatus(w http.ResponseWriter, r *http.Request, members []*HealthFailov
 		http.Error(w, "read-only: use GET", http.StatusMethodNotAllowed)
 		return
 	}
-	if r.URL.Path != "/" && r.URL.Path != "/status" {
+	switch r.URL.Path {
+	case "/status":
+	case "/":
+		serveStatusPage(w, r, members) // status_page.go
+		return
+	default:
 		http.NotFound(w, r)
 		return
 	}
