@@ -21,6 +21,9 @@ func FuzzParse(f *testing.F) {
 		"record a.example.org A {\ntier 3 127.0.0.1\non_all_down servfail\nttl 0\n}\nfallthrough\nstatus 127.0.0.1:0",
 		"check a https://h/?q {\nhost h\nsearch \"x y\"\ntls_verify\ninvert\ndisable\n}",
 		"check { {\n}\n}",
+		"check a grpcs://h:1/pkg.Svc {\nhost h\ntls_verify\nfast_interval 1s\n}\ncheck b grpc://[::1]:2/\nrecord x.example.org A {\nprimary 127.0.0.1 check a\n}",
+		"check a http://h/ {\nmethod HEAD\nheader X-A \"b c\"\nheader X-A d\nexpect 200 204 300-302\ninterval 2s\nfast_interval 100ms\n}",
+		"check a grpc://h:1/a/b?c {\nexpect 600-1 x\nheader Host h\nmethod POST\n}",
 	} {
 		f.Add(seed)
 	}

@@ -245,6 +245,7 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 		return n, nil
 	}
 	optionPos := map[string]position{}
+	var headerPos []position // one for each header, in order
 	if openBlock(c) {
 		err := blockOptions(c, func(name string, opts []string) error {
 			if spec.Kind == checker.Calculated && name != "healthy_threshold" {
@@ -259,6 +260,21 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 				spec.Search, err = oneArg(c, opts)
 			case "interval":
 				spec.Interval, err = durationArg(c, name, opts)
+			case "fast_interval":
+				spec.FastInterval, err = durationArg(c, name, opts)
+			case "method":
+				spec.Method, err = oneArg(c, opts)
+			case "header":
+				if len(opts) != 2 {
+					return c.Errf("header needs a NAME and a VALUE (quote a value with spaces)")
+				}
+				spec.Headers = append(spec.Headers, checker.Header{Name: opts[0], Value: opts[1]})
+				headerPos = append(headerPos, here(c))
+			case "expect":
+				if spec.Expect != nil {
+					return c.Errf("expect is given twice: list every status on one line")
+				}
+				spec.Expect, err = expectArgs(c, opts)
 			case "connect_timeout":
 				spec.ConnectTimeout, err = durationArg(c, name, opts)
 			case "response_timeout":
@@ -295,6 +311,9 @@ func parseCheck(c *caddy.Controller) (checker.Spec, error) {
 			if p, ok := optionPos[se.Field]; ok {
 				pos = p
 			}
+			if se.Field == "header" && se.Index < len(headerPos) {
+				pos = headerPos[se.Index]
+			}
 		}
 		return spec, pos.errorf("%v", err)
 	}
@@ -312,7 +331,7 @@ func parseTarget(spec *checker.Spec, raw string) error {
 		return fmt.Errorf("bad URL %q: %v", raw, err)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("bad URL %q: want http://HOST[:PORT][/PATH], https://… or tcp://HOST:PORT", raw)
+		return fmt.Errorf("bad URL %q: want http://HOST[:PORT][/PATH], https://…, tcp://HOST:PORT or grpc[s]://HOST:PORT[/SERVICE]", raw)
 	}
 	if u.User != nil || u.Fragment != "" {
 		return fmt.Errorf("bad URL %q: user information and fragments are not allowed", raw)
@@ -323,21 +342,43 @@ func parseTarget(spec *checker.Spec, raw string) error {
 		spec.Kind, port = checker.HTTP, orDefault(port, "80")
 	case "https":
 		spec.Kind, port = checker.HTTPS, orDefault(port, "443")
-	case "tcp":
-		spec.Kind = checker.TCP
+	case "tcp", "grpc", "grpcs":
+		spec.Kind = checker.Kind(u.Scheme)
 		if port == "" {
-			return fmt.Errorf("bad URL %q: a tcp check needs a port", raw)
+			return fmt.Errorf("bad URL %q: a %s check needs a port", raw, u.Scheme)
 		}
 	default:
-		return fmt.Errorf("bad URL %q: scheme %q is not http, https or tcp", raw, u.Scheme)
+		return fmt.Errorf("bad URL %q: scheme %q is not http, https, tcp, grpc or grpcs", raw, u.Scheme)
 	}
 	spec.Address = net.JoinHostPort(u.Hostname(), port)
-	// The checker judges the address and the path: a tcp check has none,
-	// and "tcp://host:port/" writes none.
-	if path := u.RequestURI(); spec.Kind != checker.TCP || path != "/" {
+	// The checker judges the address and the path (a gRPC service): a tcp
+	// check has none, and "tcp://host:port/" writes none.
+	if path := u.RequestURI(); spec.Kind == checker.HTTP || spec.Kind == checker.HTTPS || path != "/" {
 		spec.Path = path
 	}
 	return nil
+}
+
+// expectArgs reads the statuses of expect, each CODE or LOW-HIGH; the
+// checker judges their range.
+func expectArgs(c *caddy.Controller, args []string) ([]checker.StatusRange, error) {
+	if len(args) == 0 {
+		return nil, c.ArgErr()
+	}
+	var out []checker.StatusRange
+	for _, a := range args {
+		lo, hi, isRange := strings.Cut(a, "-")
+		if !isRange {
+			hi = lo
+		}
+		low, errLow := strconv.Atoi(lo)
+		high, errHigh := strconv.Atoi(hi)
+		if errLow != nil || errHigh != nil || strings.HasPrefix(lo, "+") || strings.HasPrefix(hi, "+") {
+			return nil, c.Errf("expect %q: want a status like 200 or a range like 200-299", a)
+		}
+		out = append(out, checker.StatusRange{Low: low, High: high})
+	}
+	return out, nil
 }
 
 func orDefault(s, def string) string {

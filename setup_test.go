@@ -39,13 +39,13 @@ func TestParseErrors(t *testing.T) {
 		}`, "Testfile:4 - Error during parsing: unknown property \"colour\" for record www.example.org"},
 		{"bad scheme", `healthfailover {
 			check a ftp://127.0.0.1/
-		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"ftp://127.0.0.1/\": scheme \"ftp\" is not http, https or tcp"},
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"ftp://127.0.0.1/\": scheme \"ftp\" is not http, https, tcp, grpc or grpcs"},
 		{"URL without host", `healthfailover {
 			check a 127.0.0.1:80
 		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"127.0.0.1:80\": first path segment in URL cannot contain colon"},
 		{"URL without a host name", `healthfailover {
 			check a tcp://:80
-		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"tcp://:80\": want http://HOST[:PORT][/PATH], https://… or tcp://HOST:PORT"},
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"tcp://:80\": want http://HOST[:PORT][/PATH], https://…, tcp://HOST:PORT or grpc[s]://HOST:PORT[/SERVICE]"},
 		{"URL with a bad host", `healthfailover {
 			check a http://a..b/
 		}`, "Testfile:2 - Error during parsing: check \"a\": address \"a..b:80\" is not HOST:PORT"},
@@ -197,7 +197,97 @@ func TestParseErrors(t *testing.T) {
 			check a http://127.0.0.1/ {
 				tls_verify
 			}
-		}`, "Testfile:3 - Error during parsing: check \"a\": tls_verify is for https checks, not http"},
+		}`, "Testfile:3 - Error during parsing: check \"a\": tls_verify is for https and grpcs checks, not http"},
+		// gRPC checks, HTTP options and fast_interval.
+		{"grpc without a port", `healthfailover {
+			check a grpc://127.0.0.1
+		}`, "Testfile:2 - Error during parsing: check \"a\": bad URL \"grpc://127.0.0.1\": a grpc check needs a port"},
+		{"grpc with a bad service path", `healthfailover {
+			check a grpcs://127.0.0.1:8443/shop/Cart
+		}`, "Testfile:2 - Error during parsing: check \"a\": service \"shop/Cart\" is not a gRPC service name (like pkg.Service)"},
+		{"grpc with a query", `healthfailover {
+			check a grpc://127.0.0.1:50051/shop.Cart?deep=1
+		}`, "Testfile:2 - Error during parsing: check \"a\": service \"shop.Cart?deep=1\" is not a gRPC service name (like pkg.Service)"},
+		{"search on grpc", `healthfailover {
+			check a grpc://127.0.0.1:50051 {
+				search ok
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": search is for http and https checks, not grpc"},
+		{"tls_verify on grpc", `healthfailover {
+			check a grpc://127.0.0.1:50051 {
+				tls_verify
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": tls_verify is for https and grpcs checks, not grpc"},
+		{"header Host", `healthfailover {
+			check a http://127.0.0.1/ {
+				header X-Token abc
+				header Host www.example.org
+				header X-Other def
+			}
+		}`, "Testfile:4 - Error during parsing: check \"a\": header Host: set it with host, which also sets the TLS server name"},
+		{"header without a value", `healthfailover {
+			check a http://127.0.0.1/ {
+				header X-Token
+			}
+		}`, "Testfile:3 - Error during parsing: header needs a NAME and a VALUE (quote a value with spaces)"},
+		{"header on tcp", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				header X-Token abc
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": header is for http and https checks, not tcp"},
+		{"method POST", `healthfailover {
+			check a http://127.0.0.1/ {
+				method POST
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": method \"POST\" is not GET or HEAD"},
+		{"method HEAD with search", `healthfailover {
+			check a http://127.0.0.1/ {
+				search ok
+				method HEAD
+			}
+		}`, "Testfile:4 - Error during parsing: check \"a\": search needs a body, which a HEAD request does not get"},
+		{"expect 99", `healthfailover {
+			check a http://127.0.0.1/ {
+				expect 200 99
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": expect 99 is not within the statuses 100-599"},
+		{"expect 600", `healthfailover {
+			check a http://127.0.0.1/ {
+				expect 500-600
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": expect 500-600 is not within the statuses 100-599"},
+		{"expect backwards", `healthfailover {
+			check a http://127.0.0.1/ {
+				expect 302-300
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": expect 302-300 is backwards: write 300-302"},
+		{"expect not a status", `healthfailover {
+			check a http://127.0.0.1/ {
+				expect 2xx
+			}
+		}`, "Testfile:3 - Error during parsing: expect \"2xx\": want a status like 200 or a range like 200-299"},
+		{"expect twice", `healthfailover {
+			check a http://127.0.0.1/ {
+				expect 200
+				expect 204
+			}
+		}`, "Testfile:4 - Error during parsing: expect is given twice: list every status on one line"},
+		{"fast_interval longer than the interval", `healthfailover {
+			check a http://127.0.0.1/ {
+				interval 5s
+				fast_interval 10s
+			}
+		}`, "Testfile:4 - Error during parsing: check \"a\": fast_interval 10s is longer than the interval 5s"},
+		{"fast_interval longer than the default interval", `healthfailover {
+			check a grpc://127.0.0.1:50051 {
+				fast_interval 20s
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": fast_interval 20s is longer than the interval 10s"},
+		{"fast_interval too short", `healthfailover {
+			check a tcp://127.0.0.1:80 {
+				fast_interval 50ms
+			}
+		}`, "Testfile:3 - Error during parsing: check \"a\": fast_interval 50ms is shorter than the minimum 100ms"},
 		// The checker judges a check and names the option at fault; the
 		// parser points at that option's line, or at the check's.
 		{"response_timeout on tcp", `healthfailover {
@@ -205,7 +295,7 @@ func TestParseErrors(t *testing.T) {
 				interval 5s
 				response_timeout 1s
 			}
-		}`, "Testfile:4 - Error during parsing: check \"a\": response_timeout is for http and https checks, not tcp"},
+		}`, "Testfile:4 - Error during parsing: check \"a\": response_timeout is for http, https, grpc and grpcs checks, not tcp"},
 		{"connect_timeout longer than the default interval", `healthfailover {
 			check a tcp://127.0.0.1:80 {
 				connect_timeout 11s
@@ -466,6 +556,35 @@ func TestParseValid(t *testing.T) {
 				}},
 			},
 			status: "127.0.0.1:9154",
+		},
+		{
+			name: "grpc and grpcs, HTTP options, fast_interval",
+			input: `healthfailover {
+				check rpc grpcs://10.0.0.1:8443/shop.v1.Cart {
+					host api.example.org
+					tls_verify
+					fast_interval 1s
+				}
+				check plain grpc://[::1]:50051/
+				check web http://127.0.0.1/health {
+					method HEAD
+					header X-Token "s3cret value"
+					header Accept application/json
+					expect 200 204 300-302
+					interval 5s
+					fast_interval 500ms
+				}
+			}`,
+			zones: []string{"example.org."},
+			checks: []checker.Spec{
+				{Name: "rpc", Kind: checker.GRPCS, Address: "10.0.0.1:8443", Path: "/shop.v1.Cart", Host: "api.example.org",
+					TLSVerify: true, FastInterval: time.Second},
+				{Name: "plain", Kind: checker.GRPC, Address: "[::1]:50051"},
+				{Name: "web", Kind: checker.HTTP, Address: "127.0.0.1:80", Path: "/health", Method: "HEAD",
+					Headers:  []checker.Header{{Name: "X-Token", Value: "s3cret value"}, {Name: "Accept", Value: "application/json"}},
+					Expect:   []checker.StatusRange{{Low: 200, High: 200}, {Low: 204, High: 204}, {Low: 300, High: 302}},
+					Interval: 5 * time.Second, FastInterval: 500 * time.Millisecond},
+			},
 		},
 		{
 			name: "option blocks on one line",

@@ -103,6 +103,7 @@ func New(specs []Spec, opts Options) (*Checker, error) {
 	for _, s := range specs {
 		s = s.WithDefaults()
 		s.Children = slices.Clone(s.Children)
+		s.Headers, s.Expect = slices.Clone(s.Headers), slices.Clone(s.Expect)
 		c.specs = append(c.specs, s)
 	}
 	if err := Validate(c.specs); err != nil {
@@ -221,26 +222,31 @@ func (c *Checker) awaitFirstResults(firsts []firstResult) {
 	}
 }
 
-// probeAndRecord runs one probe of ch and records its result; false when
-// Stop cut the probe short. It is what the scheduler runs.
-func (c *Checker) probeAndRecord(ctx context.Context, ch *check, due time.Time) bool {
+// probeAndRecord runs one probe of ch and records its result; cutShort
+// when Stop cut the probe short, hurried while a streak of results that
+// differ from the check's health is under way (for fast_interval). It is
+// what the scheduler runs.
+func (c *Checker) probeAndRecord(ctx context.Context, ch *check, due time.Time) pace {
 	if c.opts.onProbe != nil {
 		c.opts.onProbe(ch.spec.Name, due, time.Now())
 	}
 	if c.opts.Probes != nil && !c.opts.Probes(ch.spec.Name) {
 		c.skip(ch)
-		return true
+		return steady
 	}
 	r := ch.probe(ctx)
 	if ctx.Err() != nil {
-		return false // cut short by Stop: not a result
+		return cutShort // not a result
 	}
-	c.record(ch, r)
+	deciding := c.record(ch, r)
 	if c.opts.OnResult != nil {
 		c.opts.OnResult(ch.spec.Name, r)
 	}
 	ch.firstDone()
-	return true
+	if deciding {
+		return hurried
+	}
+	return steady
 }
 
 // skip leaves out a probe this member need not make: the check forgets
@@ -323,6 +329,7 @@ func (c *Checker) Specs() []Spec {
 	out := make([]Spec, len(c.specs))
 	for i, s := range c.specs {
 		s.Children = slices.Clone(s.Children)
+		s.Headers, s.Expect = slices.Clone(s.Headers), slices.Clone(s.Expect)
 		out[i] = s
 	}
 	return out

@@ -72,7 +72,8 @@ func noLeak(t *testing.T) {
 		for _, g := range strings.Split(stacks(), "\n\n") {
 			if strings.Contains(g, "checker.(*Checker)") || strings.Contains(g, "checker.(*scheduler)") ||
 				strings.Contains(g, "checker.(*httpProbe)") ||
-				strings.Contains(g, "checker.(*tcpProbe)") {
+				strings.Contains(g, "checker.(*tcpProbe)") || strings.Contains(g, "checker.(*grpcProbe)") ||
+				strings.Contains(g, "checker.timedTLS") {
 				leaked = g
 				return false
 			}

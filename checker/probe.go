@@ -16,6 +16,8 @@ func newProbe(s Spec, opts Options, bufs *buffers) (func(context.Context) Result
 	switch s.Kind {
 	case TCP:
 		probe = newTCPProbe(s).probe
+	case GRPC, GRPCS:
+		probe = newGRPCProbe(s, opts).probe
 	default:
 		p, err := newHTTPProbe(s, opts, bufs)
 		if err != nil {

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"time"
 )
 
-// httpProbe sends one GET on a fresh connection and judges the status line
+// httpProbe sends one GET (or HEAD) on a fresh connection and judges the status line
 // and, with a search string, the start of the body. It is written on the
 // connection by hand rather than with net/http's client, whose defaults
 // are wrong for a probe (proxies from the environment, redirects followed,
@@ -24,6 +25,7 @@ type httpProbe struct {
 	connectTimeout  time.Duration
 	responseTimeout time.Duration
 	search          []byte // nil without string matching
+	expect          []StatusRange
 	bufs            *buffers
 }
 
@@ -42,6 +44,7 @@ func newHTTPProbe(s Spec, opts Options, bufs *buffers) (*httpProbe, error) {
 		request:         buildRequest(s, hostHeader(s, host, port)),
 		connectTimeout:  s.ConnectTimeout,
 		responseTimeout: s.ResponseTimeout,
+		expect:          s.Expect,
 		bufs:            bufs,
 	}
 	if s.Search != "" {
@@ -60,22 +63,45 @@ func newHTTPProbe(s Spec, opts Options, bufs *buffers) (*httpProbe, error) {
 }
 
 // buildRequest writes the request once per check; every probe sends the
-// same bytes. The body is asked for gzip only when it will be read.
+// same bytes. The body is asked for gzip only when it will be read. The
+// operator's headers replace the probe's User-Agent, Accept and
+// Accept-Encoding.
 func buildRequest(s Spec, host string) []byte {
 	var b strings.Builder
-	b.WriteString("GET " + s.Path + " HTTP/1.1\r\n")
+	b.WriteString(s.Method + " " + s.Path + " HTTP/1.1\r\n")
 	b.WriteString("Host: " + host + "\r\n")
-	b.WriteString("User-Agent: healthfailover\r\n")
-	b.WriteString("Accept: */*\r\n")
-	if s.Search != "" {
+	given := func(name string) bool {
+		return slices.ContainsFunc(s.Headers, func(h Header) bool { return strings.EqualFold(h.Name, name) })
+	}
+	if !given("User-Agent") {
+		b.WriteString("User-Agent: healthfailover\r\n")
+	}
+	if !given("Accept") {
+		b.WriteString("Accept: */*\r\n")
+	}
+	if s.Search != "" && !given("Accept-Encoding") {
 		b.WriteString("Accept-Encoding: gzip\r\n")
+	}
+	for _, h := range s.Headers {
+		b.WriteString(h.Name + ": " + h.Value + "\r\n")
 	}
 	b.WriteString("Connection: close\r\n\r\n")
 	return []byte(b.String())
 }
 
+// expects reports whether status is one the check takes for healthy.
+func (p *httpProbe) expects(status int) bool {
+	for _, r := range p.expect {
+		if status >= r.Low && status <= r.High {
+			return true
+		}
+	}
+	return false
+}
+
 // hostHeader is Spec.Host, or the host of the address, with the port
-// appended when it is not the scheme's default, as Route 53 does.
+// appended when it is not the scheme's default, as Route 53 does; for
+// grpc and grpcs, the authority.
 func hostHeader(s Spec, host, port string) string {
 	h := s.Host
 	if h == "" {
@@ -85,7 +111,7 @@ func hostHeader(s Spec, host, port string) string {
 	}
 	h = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 	defaultPort := "80"
-	if s.Kind == HTTPS {
+	if s.Kind == HTTPS || s.Kind == GRPCS {
 		defaultPort = "443"
 	}
 	if port != defaultPort {
@@ -157,15 +183,20 @@ func (p *httpProbe) probe(ctx context.Context) (r Result) {
 }
 
 func (p *httpProbe) tlsFailure(err error) (Reason, string) {
+	return tlsFailure(err, p.responseTimeout)
+}
+
+func (p *httpProbe) noResponse() string { return noResponse(p.responseTimeout) }
+
+// tlsFailure turns a failed TLS handshake into a reason and a message.
+func tlsFailure(err error, responseTimeout time.Duration) (Reason, string) {
 	switch {
 	case isTimeout(err):
-		return ReasonTimeout, p.noResponse() + " (TLS handshake)"
+		return ReasonTimeout, noResponse(responseTimeout) + " (TLS handshake)"
 	case errors.Is(err, io.EOF):
 		return ReasonTLS, "tls: connection closed during the handshake"
 	}
 	return ReasonTLS, "tls: " + strings.TrimPrefix(describe(err), "tls: ")
 }
 
-func (p *httpProbe) noResponse() string {
-	return "no response within " + p.responseTimeout.String()
-}
+func noResponse(timeout time.Duration) string { return "no response within " + timeout.String() }

@@ -233,6 +233,9 @@ func TestHostHeader(t *testing.T) {
 		{HTTPS, "192.0.2.1:8443", "www.example.org", "www.example.org:8443", "www.example.org"},
 		{HTTP, "192.0.2.1:8080", "www.example.org:9000", "www.example.org:9000", "www.example.org"},
 		{HTTP, "www.example.org:80", "", "www.example.org", "www.example.org"},
+		// The authority of grpc and grpcs.
+		{GRPCS, "192.0.2.1:443", "api.example.org", "api.example.org", "api.example.org"},
+		{GRPC, "192.0.2.1:50051", "api.example.org", "api.example.org:50051", "api.example.org"},
 	}
 	for _, tc := range cases {
 		s := Spec{Kind: tc.kind, Address: tc.address, Host: tc.host}

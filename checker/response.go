@@ -83,7 +83,7 @@ func (p *httpProbe) exchange(rw io.ReadWriter, r *Result) {
 	status := "status " + strconv.Itoa(resp.StatusCode)
 	// Redirects are not followed: a 3xx is an answer, and following it
 	// could send the probe anywhere.
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+	if !p.expects(resp.StatusCode) {
 		r.Reason, r.Message = ReasonStatus, status
 		return
 	}

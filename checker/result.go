@@ -20,11 +20,19 @@ const (
 	ReasonChildren       Reason = "children"         // calculated: "2 of 3 children healthy, 3 needed"
 	ReasonDisabled       Reason = "disabled"
 	ReasonInverted       Reason = "inverted" // an inverted check whose probe succeeded
+
+	// The gRPC health checking protocol's answers other than SERVING, and
+	// RPCs that fail ("grpc: Unimplemented: unknown service grpc.health.v1.Health").
+	ReasonGRPCNotServing     Reason = "grpc_not_serving"     // "grpc: NOT_SERVING"
+	ReasonGRPCServiceUnknown Reason = "grpc_service_unknown" // "grpc: SERVICE_UNKNOWN", or the RPC's NotFound
+	ReasonGRPCUnknown        Reason = "grpc_unknown"         // "grpc: UNKNOWN"
+	ReasonGRPCError          Reason = "grpc_error"           // "grpc: CODE: message"
 )
 
 // Reasons lists every Reason, for metrics that want to pre-declare series.
 var Reasons = []Reason{ReasonOK, ReasonRefused, ReasonConnectTimeout, ReasonConnectError, ReasonTLS,
-	ReasonTimeout, ReasonStatus, ReasonSearch, ReasonProtocol, ReasonChildren, ReasonDisabled, ReasonInverted}
+	ReasonTimeout, ReasonStatus, ReasonSearch, ReasonProtocol, ReasonChildren, ReasonDisabled, ReasonInverted,
+	ReasonGRPCNotServing, ReasonGRPCServiceUnknown, ReasonGRPCUnknown, ReasonGRPCError}
 
 // Phases are the durations of one probe's phases; zero when a phase was not reached.
 type Phases struct {
@@ -39,7 +47,7 @@ type Result struct {
 	OK      bool
 	Reason  Reason
 	Message string // "connect: connection refused", "status 503", …
-	Status  int    // HTTP status, 0 when none
+	Status  int    // HTTP status, 0 when none (tcp, grpc)
 	At      time.Time
 	Phases  Phases
 }

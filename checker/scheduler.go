@@ -19,7 +19,7 @@ const workerIdle = 5 * time.Second
 // scheduler runs each check's probes on time, one at a time per check. It
 // knows nothing of probes, results or health: it is handed a run function
 // that probes a check and records the result, and calls it whenever the
-// check is due.
+// check is due; the run says at which pace the check goes on.
 //
 // It holds the checks waiting for their next probe, soonest first. One
 // goroutine sleeps until the soonest is due and hands each due check to an
@@ -34,10 +34,10 @@ const workerIdle = 5 * time.Second
 // such as the first probes of every check, sinks to the bottom of the
 // stack and is retired.
 type scheduler struct {
-	// run probes ch and records the result; it returns false when ctx
+	// run probes ch and records the result; it returns cutShort when ctx
 	// ended the probe early, which is then no result. due is when the
 	// probe was due.
-	run func(ctx context.Context, ch *check, due time.Time) bool
+	run func(ctx context.Context, ch *check, due time.Time) pace
 	ctx context.Context
 	wg  sync.WaitGroup
 
@@ -48,11 +48,22 @@ type scheduler struct {
 	wake chan struct{}
 }
 
+// pace is how a check goes on after a run.
+type pace int
+
+const (
+	cutShort pace = iota // the context ended the run: no result, and no next run
+	steady               // the next run on the grid of the check's interval
+	hurried              // a streak is deciding: the next run at the fast interval
+)
+
 // plan is how a check's probing begins: the first probe after first, then
-// on a fixed grid through anchor, interval apart.
+// on a fixed grid through anchor, interval apart; while its runs are
+// hurried, fast apart (when fast is not zero).
 type plan struct {
 	check    *check // handed to run, never looked into
 	interval time.Duration
+	fast     time.Duration
 	first    time.Duration
 	anchor   time.Time
 	// next is where each next due time is published (UnixNano), so that
@@ -75,7 +86,7 @@ type worker struct {
 
 // startScheduler queues the planned checks, their first probes counted
 // from now, and starts probing them until ctx is done.
-func startScheduler(ctx context.Context, now time.Time, plans []plan, run func(context.Context, *check, time.Time) bool) *scheduler {
+func startScheduler(ctx context.Context, now time.Time, plans []plan, run func(context.Context, *check, time.Time) pace) *scheduler {
 	s := &scheduler{run: run, ctx: ctx, wake: make(chan struct{}, 1)}
 	for _, p := range plans {
 		sl := &slot{plan: p, due: now.Add(p.first)}
@@ -183,13 +194,24 @@ func (s *scheduler) work(sl *slot) {
 
 // probe runs one probe of a check and puts the check back in the schedule
 // at the next tick of its grid after now: when a probe overruns, the ticks
-// it missed are skipped, not caught up. It returns false when the context
-// cut the probe short.
+// it missed are skipped, not caught up. A hurried check comes back at the
+// next tick of a grid fast apart from this probe's due time instead, or
+// of its own grid if that is sooner; once the runs are steady again, the
+// check is back on its own grid, in its own phase. It returns false when
+// the context cut the probe short.
 func (s *scheduler) probe(sl *slot) bool {
-	if !s.run(s.ctx, sl.check, sl.due) {
+	p := s.run(s.ctx, sl.check, sl.due)
+	if p == cutShort {
 		return false
 	}
-	sl.due = nextTick(sl.anchor, sl.interval, time.Now())
+	now := time.Now()
+	next := nextTick(sl.anchor, sl.interval, now)
+	if p == hurried && sl.fast > 0 {
+		if fast := nextTick(sl.due, sl.fast, now); fast.Before(next) {
+			next = fast
+		}
+	}
+	sl.due = next
 	sl.next.Store(sl.due.UnixNano())
 
 	s.mu.Lock()

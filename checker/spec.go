@@ -5,6 +5,7 @@ package checker
 
 import (
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -16,6 +17,8 @@ const (
 	HTTP       Kind = "http"
 	HTTPS      Kind = "https"
 	TCP        Kind = "tcp"
+	GRPC       Kind = "grpc"  // the gRPC health checking protocol, plain text
+	GRPCS      Kind = "grpcs" // the same over TLS
 	Calculated Kind = "calculated"
 )
 
@@ -41,18 +44,28 @@ type Spec struct {
 	Kind Kind
 
 	// Address is HOST:PORT to connect to (IPv6 in brackets); Path the
-	// request path with its query (http, https), "/" when empty.
+	// request path with its query (http, https), "/" when empty, or for
+	// grpc and grpcs "/SERVICE", empty to ask for the server as a whole.
 	Address string
 	Path    string
-	// Host is the Host header and the TLS server name; empty means the
-	// host of Address.
+	// Host is the Host header (the authority for grpc) and the TLS server
+	// name; empty means the host of Address.
 	Host string
 	// Search, when set, must occur in the first SearchLimit bytes of the body.
 	Search string
+	// Method is GET or HEAD (http, https); Headers are sent with every
+	// request; Expect lists the healthy statuses, 200-399 when empty.
+	Method  string
+	Headers []Header
+	Expect  []StatusRange
 
-	Interval       time.Duration
+	Interval time.Duration
+	// FastInterval, when set, is how often the check probes while a streak
+	// of results that differ from its health is deciding (HAProxy's
+	// fastinter); zero probes every Interval throughout.
+	FastInterval   time.Duration
 	ConnectTimeout time.Duration
-	// ResponseTimeout is for http and https; zero for the others.
+	// ResponseTimeout is for http, https, grpc and grpcs; zero for the others.
 	ResponseTimeout  time.Duration
 	FailureThreshold int
 	SuccessThreshold int // 0 means FailureThreshold
@@ -77,7 +90,7 @@ func (s Spec) WithDefaults() Spec {
 	if s.ConnectTimeout == 0 {
 		s.ConnectTimeout = min(DefaultConnectTimeout, s.Interval)
 	}
-	if s.ResponseTimeout == 0 && (s.Kind == HTTP || s.Kind == HTTPS) {
+	if s.ResponseTimeout == 0 && s.Kind.exchanges() {
 		s.ResponseTimeout = min(DefaultResponseTimeout, s.Interval)
 	}
 	if s.FailureThreshold == 0 {
@@ -86,8 +99,16 @@ func (s Spec) WithDefaults() Spec {
 	if s.SuccessThreshold == 0 {
 		s.SuccessThreshold = s.FailureThreshold
 	}
-	if s.Path == "" && (s.Kind == HTTP || s.Kind == HTTPS) {
-		s.Path = "/"
+	if s.Kind == HTTP || s.Kind == HTTPS {
+		if s.Path == "" {
+			s.Path = "/"
+		}
+		if s.Method == "" {
+			s.Method = "GET"
+		}
+		if len(s.Expect) == 0 {
+			s.Expect = []StatusRange{{DefaultExpectLow, DefaultExpectHigh}}
+		}
 	}
 	if s.Kind == Calculated && s.HealthyThreshold == 0 {
 		s.HealthyThreshold = len(s.Children)
@@ -104,7 +125,11 @@ func (s Spec) Equal(o Spec) bool {
 		s.Path == o.Path &&
 		s.Host == o.Host &&
 		s.Search == o.Search &&
+		s.Method == o.Method &&
+		slices.Equal(s.Headers, o.Headers) &&
+		slices.Equal(s.Expect, o.Expect) &&
 		s.Interval == o.Interval &&
+		s.FastInterval == o.FastInterval &&
 		s.ConnectTimeout == o.ConnectTimeout &&
 		s.ResponseTimeout == o.ResponseTimeout &&
 		s.FailureThreshold == o.FailureThreshold &&
@@ -114,4 +139,28 @@ func (s Spec) Equal(o Spec) bool {
 		s.Disable == o.Disable &&
 		slices.Equal(s.Children, o.Children) &&
 		s.HealthyThreshold == o.HealthyThreshold
+}
+
+// exchanges reports whether a kind sends a request and waits for an
+// answer after connecting, within the response timeout.
+func (k Kind) exchanges() bool { return k == HTTP || k == HTTPS || k == GRPC || k == GRPCS }
+
+// Header is one request header of an http or https check.
+type Header struct{ Name, Value string }
+
+// StatusRange is Low-High of HTTP statuses, both included; one status has
+// Low == High.
+type StatusRange struct{ Low, High int }
+
+// Without expect, an http check takes Route 53's 2xx and 3xx for healthy.
+const (
+	DefaultExpectLow  = 200
+	DefaultExpectHigh = 399
+)
+
+func (r StatusRange) String() string {
+	if r.Low == r.High {
+		return strconv.Itoa(r.Low)
+	}
+	return strconv.Itoa(r.Low) + "-" + strconv.Itoa(r.High)
 }

@@ -6,19 +6,23 @@ import (
 )
 
 // record applies one probe result to a check, propagates to the calculated
-// checks above it, and publishes what changed.
-func (c *Checker) record(ch *check, r Result) {
+// checks above it, and publishes what changed. It reports whether the
+// result differs from the health the probes decided: a streak is under
+// way that the thresholds have not decided yet.
+func (c *Checker) record(ch *check, r Result) (deciding bool) {
 	c.mu.Lock()
 	wasChecked := ch.state.Checked
 	changed := c.apply(ch, r)
 	if changed || !wasChecked {
 		c.propagate(ch, r.At)
 	}
+	deciding = r.OK != ch.state.Probed
 	publish := len(c.pending) > 0
 	c.mu.Unlock()
 	if publish {
 		c.flush()
 	}
+	return deciding
 }
 
 // Set decides the health of a check of an External Checker, with no
@@ -190,7 +194,8 @@ func (c *Checker) inherit(prev *Checker, now time.Time) (plans, fresh []plan) {
 		// Spread first probes so that thousands of checks do not connect
 		// in the same millisecond, yet know every health within a fraction
 		// of a second; then probe on a grid of random phase.
-		p := plan{check: ch, interval: interval, first: randDuration(min(interval, firstProbeSpread)), next: &ch.next}
+		p := plan{check: ch, interval: interval, fast: ch.spec.FastInterval,
+			first: randDuration(min(interval, firstProbeSpread)), next: &ch.next}
 		p.anchor = now.Add(randDuration(interval))
 		if h, ok := from[ch]; ok {
 			// Carry on with the previous configuration's phase, so that a

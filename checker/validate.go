@@ -19,8 +19,11 @@ import (
 // (empty when the check as a whole), and what is wrong. Field is spelt as
 // configuration files spell options: "response_timeout".
 type SpecError struct {
-	Check  string
-	Field  string
+	Check string
+	Field string
+	// Index is which value of a repeatable option is at fault (the
+	// Index-th header), from 0.
+	Index  int
 	Reason string
 }
 
@@ -67,9 +70,10 @@ func Validate(specs []Spec) error {
 func (s Spec) Validate() error {
 	s = s.WithDefaults()
 	var field, reason string
+	var index int
 	switch s.Kind {
-	case HTTP, HTTPS, TCP:
-		field, reason = probeRule(s)
+	case HTTP, HTTPS, TCP, GRPC, GRPCS:
+		field, index, reason = probeRule(s)
 	case Calculated:
 		field, reason = calculatedRule(s)
 	default:
@@ -78,12 +82,61 @@ func (s Spec) Validate() error {
 	if reason == "" {
 		return nil
 	}
-	return &SpecError{Check: s.Name, Field: field, Reason: reason}
+	return &SpecError{Check: s.Name, Field: field, Index: index, Reason: reason}
 }
 
 // probeRule returns the option of a check that probes that breaks a rule,
-// and what is wrong with it; empty when none does.
-func probeRule(s Spec) (field, reason string) {
+// which of its values when it is repeatable, and what is wrong with it;
+// empty when none does.
+func probeRule(s Spec) (field string, index int, reason string) {
+	field, reason = commonRule(s)
+	if reason != "" {
+		return field, 0, reason
+	}
+	http := s.Kind == HTTP || s.Kind == HTTPS
+	if !http {
+		for _, o := range []struct {
+			field string
+			set   bool
+		}{{"search", s.Search != ""}, {"method", s.Method != ""}, {"header", len(s.Headers) > 0}, {"expect", len(s.Expect) > 0}} {
+			if o.set {
+				return o.field, 0, fmt.Sprintf("%s is for http and https checks, not %s", o.field, s.Kind)
+			}
+		}
+	}
+	switch s.Kind {
+	case TCP:
+		switch {
+		case s.ResponseTimeout != 0:
+			return "response_timeout", 0, "response_timeout is for http, https, grpc and grpcs checks, not tcp"
+		case s.Path != "":
+			return "path", 0, "a tcp check has no path"
+		}
+		return "", 0, ""
+	case GRPC, GRPCS:
+		if s.Path != "" && !validService(strings.TrimPrefix(s.Path, "/")) {
+			return "path", 0, fmt.Sprintf("service %q is not a gRPC service name (like pkg.Service)", strings.TrimPrefix(s.Path, "/"))
+		}
+	}
+	if field, reason := timeoutRule("response_timeout", s.ResponseTimeout, s.Interval); reason != "" {
+		return field, 0, reason
+	}
+	if strings.ContainsAny(s.Host, " \t\r\n/") {
+		return "host", 0, fmt.Sprintf("host %q is not a host name", s.Host)
+	}
+	if !http {
+		return "", 0, ""
+	}
+	// The path and host go verbatim into the request: nothing may end a
+	// line or a field early.
+	if !strings.HasPrefix(s.Path, "/") || strings.ContainsAny(s.Path, " \t\r\n") {
+		return "path", 0, fmt.Sprintf("path %q must start with / and contain no white space", s.Path)
+	}
+	return httpRule(s)
+}
+
+// commonRule is probeRule for what every check that probes shares.
+func commonRule(s Spec) (field, reason string) {
 	if len(s.Children) > 0 {
 		return "children", "only a calculated check has children"
 	}
@@ -100,6 +153,14 @@ func probeRule(s Spec) (field, reason string) {
 	if s.Interval < MinInterval {
 		return "interval", fmt.Sprintf("interval %s is shorter than the minimum %s", s.Interval, MinInterval)
 	}
+	if s.FastInterval != 0 {
+		switch {
+		case s.FastInterval < MinInterval:
+			return "fast_interval", fmt.Sprintf("fast_interval %s is shorter than the minimum %s", s.FastInterval, MinInterval)
+		case s.FastInterval > s.Interval:
+			return "fast_interval", fmt.Sprintf("fast_interval %s is longer than the interval %s", s.FastInterval, s.Interval)
+		}
+	}
 	// A check never overlaps itself: a timeout longer than the interval
 	// would skip ticks rather than probe every interval.
 	if field, reason := timeoutRule("connect_timeout", s.ConnectTimeout, s.Interval); reason != "" {
@@ -113,32 +174,75 @@ func probeRule(s Spec) (field, reason string) {
 			return t.field, fmt.Sprintf("%s %d is not in 1-%d", t.field, t.n, MaxThreshold)
 		}
 	}
-	if s.TLSVerify && s.Kind != HTTPS {
-		return "tls_verify", fmt.Sprintf("tls_verify is for https checks, not %s", s.Kind)
-	}
-	if s.Kind == TCP {
-		switch {
-		case s.Search != "":
-			return "search", "search is for http and https checks, not tcp"
-		case s.ResponseTimeout != 0:
-			return "response_timeout", "response_timeout is for http and https checks, not tcp"
-		case s.Path != "":
-			return "path", "a tcp check has no path"
-		}
-		return "", ""
-	}
-	if field, reason := timeoutRule("response_timeout", s.ResponseTimeout, s.Interval); reason != "" {
-		return field, reason
-	}
-	// The path and host go verbatim into the request: nothing may end a
-	// line or a field early.
-	if !strings.HasPrefix(s.Path, "/") || strings.ContainsAny(s.Path, " \t\r\n") {
-		return "path", fmt.Sprintf("path %q must start with / and contain no white space", s.Path)
-	}
-	if strings.ContainsAny(s.Host, " \t\r\n/") {
-		return "host", fmt.Sprintf("host %q is not a host name", s.Host)
+	if s.TLSVerify && s.Kind != HTTPS && s.Kind != GRPCS {
+		return "tls_verify", fmt.Sprintf("tls_verify is for https and grpcs checks, not %s", s.Kind)
 	}
 	return "", ""
+}
+
+// httpRule judges the options of http and https checks alone.
+func httpRule(s Spec) (field string, index int, reason string) {
+	switch {
+	case s.Method != "GET" && s.Method != "HEAD":
+		return "method", 0, fmt.Sprintf("method %q is not GET or HEAD", s.Method)
+	case s.Method == "HEAD" && s.Search != "":
+		return "method", 0, "search needs a body, which a HEAD request does not get"
+	}
+	for i, h := range s.Headers {
+		if reason := headerRule(h); reason != "" {
+			return "header", i, reason
+		}
+	}
+	for _, r := range s.Expect {
+		switch {
+		case r.Low < 100 || r.High > 599:
+			return "expect", 0, fmt.Sprintf("expect %s is not within the statuses 100-599", r)
+		case r.Low > r.High:
+			return "expect", 0, fmt.Sprintf("expect %s is backwards: write %d-%d", r, r.High, r.Low)
+		}
+	}
+	return "", 0, ""
+}
+
+// headerRule refuses a header that could not be sent as it is, and those
+// the probe writes itself.
+func headerRule(h Header) string {
+	if h.Name == "" || strings.IndexFunc(h.Name, func(r rune) bool { return !isTokenChar(r) }) >= 0 {
+		return fmt.Sprintf("header name %q is not an HTTP field name", h.Name)
+	}
+	if strings.EqualFold(h.Name, "Host") {
+		return "header Host: set it with host, which also sets the TLS server name"
+	}
+	for _, own := range []string{"Connection", "Content-Length", "Transfer-Encoding"} {
+		if strings.EqualFold(h.Name, own) {
+			return fmt.Sprintf("header %s: the probe sets it (one request, no body, then the connection closes)", own)
+		}
+	}
+	if strings.ContainsAny(h.Value, "\r\n\x00") {
+		return fmt.Sprintf("header %s: value %q contains a line break or NUL", h.Name, h.Value)
+	}
+	return ""
+}
+
+// isTokenChar reports whether r may be in an HTTP field name (RFC 9110 tchar).
+func isTokenChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("!#$%&'*+-.^_`|~", r)
+}
+
+// validService reports whether s is a protobuf service's full name:
+// identifiers joined by dots.
+func validService(s string) bool {
+	for _, ident := range strings.Split(s, ".") {
+		if ident == "" || ident[0] >= '0' && ident[0] <= '9' {
+			return false
+		}
+		for _, r := range ident {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func timeoutRule(field string, timeout, interval time.Duration) (string, string) {
@@ -154,8 +258,9 @@ func timeoutRule(field string, timeout, interval time.Duration) (string, string)
 // calculatedRule is probeRule for a calculated check, which probes nothing
 // and judges by its children.
 func calculatedRule(s Spec) (field, reason string) {
-	if s.Address != "" || s.Path != "" || s.Host != "" || s.Search != "" || s.TLSVerify {
-		return "", "a calculated check probes nothing: no address, path, host, search or tls_verify"
+	if s.Address != "" || s.Path != "" || s.Host != "" || s.Search != "" || s.TLSVerify ||
+		s.Method != "" || len(s.Headers) > 0 || len(s.Expect) > 0 || s.FastInterval != 0 {
+		return "", "a calculated check probes nothing: no address, path, host, search, method, header, expect, fast_interval or tls_verify"
 	}
 	if len(s.Children) == 0 {
 		return "children", "a calculated check needs children"

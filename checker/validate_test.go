@@ -10,6 +10,7 @@ import (
 func TestNewRefuses(t *testing.T) {
 	web := func(name string) Spec { return Spec{Name: name, Kind: HTTP, Address: "127.0.0.1:80"} }
 	tcp := func(name string) Spec { return Spec{Name: name, Kind: TCP, Address: "127.0.0.1:22"} }
+	rpc := func(name string) Spec { return Spec{Name: name, Kind: GRPC, Address: "127.0.0.1:50051"} }
 	calc := func(name string, threshold int, children ...string) Spec {
 		return Spec{Name: name, Kind: Calculated, Children: children, HealthyThreshold: threshold}
 	}
@@ -49,18 +50,62 @@ func TestNewRefuses(t *testing.T) {
 		{"response timeout long", []Spec{with(web("a"), func(s *Spec) { s.Interval, s.ResponseTimeout = time.Second, 2*time.Second })},
 			"response_timeout", `check "a": response_timeout 2s is longer than the interval 1s`},
 		{"response timeout on tcp", []Spec{with(tcp("a"), func(s *Spec) { s.ResponseTimeout = time.Second })},
-			"response_timeout", `check "a": response_timeout is for http and https checks, not tcp`},
+			"response_timeout", `check "a": response_timeout is for http, https, grpc and grpcs checks, not tcp`},
 		{"search on tcp", []Spec{with(tcp("a"), func(s *Spec) { s.Search = "ok" })},
 			"search", `check "a": search is for http and https checks, not tcp`},
 		{"path on tcp", []Spec{with(tcp("a"), func(s *Spec) { s.Path = "/x" })}, "path", `check "a": a tcp check has no path`},
 		{"tls_verify on http", []Spec{with(web("a"), func(s *Spec) { s.TLSVerify = true })},
-			"tls_verify", `check "a": tls_verify is for https checks, not http`},
+			"tls_verify", `check "a": tls_verify is for https and grpcs checks, not http`},
+		{"tls_verify on grpc", []Spec{with(rpc("a"), func(s *Spec) { s.TLSVerify = true })},
+			"tls_verify", `check "a": tls_verify is for https and grpcs checks, not grpc`},
+		{"grpc service with a slash", []Spec{with(rpc("a"), func(s *Spec) { s.Path = "/shop/Cart" })},
+			"path", `check "a": service "shop/Cart" is not a gRPC service name (like pkg.Service)`},
+		{"grpc service with a query", []Spec{with(rpc("a"), func(s *Spec) { s.Path = "/shop.Cart?x" })},
+			"path", `check "a": service "shop.Cart?x" is not a gRPC service name (like pkg.Service)`},
+		{"grpc service with an empty name", []Spec{with(rpc("a"), func(s *Spec) { s.Path = "/shop..Cart" })},
+			"path", `check "a": service "shop..Cart" is not a gRPC service name (like pkg.Service)`},
+		{"search on grpc", []Spec{with(rpc("a"), func(s *Spec) { s.Search = "ok" })},
+			"search", `check "a": search is for http and https checks, not grpc`},
+		{"method on grpcs", []Spec{with(rpc("a"), func(s *Spec) { s.Kind, s.Method = GRPCS, "GET" })},
+			"method", `check "a": method is for http and https checks, not grpcs`},
+		{"header on tcp", []Spec{with(tcp("a"), func(s *Spec) { s.Headers = []Header{{"X-A", "1"}} })},
+			"header", `check "a": header is for http and https checks, not tcp`},
+		{"expect on grpc", []Spec{with(rpc("a"), func(s *Spec) { s.Expect = []StatusRange{{200, 200}} })},
+			"expect", `check "a": expect is for http and https checks, not grpc`},
+		{"method POST", []Spec{with(web("a"), func(s *Spec) { s.Method = "POST" })},
+			"method", `check "a": method "POST" is not GET or HEAD`},
+		{"method in lower case", []Spec{with(web("a"), func(s *Spec) { s.Method = "get" })},
+			"method", `check "a": method "get" is not GET or HEAD`},
+		{"search with HEAD", []Spec{with(web("a"), func(s *Spec) { s.Method, s.Search = "HEAD", "ok" })},
+			"method", `check "a": search needs a body, which a HEAD request does not get`},
+		{"header Host", []Spec{with(web("a"), func(s *Spec) { s.Headers = []Header{{"X-A", "1"}, {"host", "x"}} })},
+			"header", `check "a": header Host: set it with host, which also sets the TLS server name`},
+		{"header Connection", []Spec{with(web("a"), func(s *Spec) { s.Headers = []Header{{"Connection", "keep-alive"}} })},
+			"header", `check "a": header Connection: the probe sets it (one request, no body, then the connection closes)`},
+		{"header name", []Spec{with(web("a"), func(s *Spec) { s.Headers = []Header{{"X A", "1"}} })},
+			"header", `check "a": header name "X A" is not an HTTP field name`},
+		{"header value", []Spec{with(web("a"), func(s *Spec) { s.Headers = []Header{{"X-A", "1\r\nX-Evil: 1"}} })},
+			"header", `check "a": header X-A: value "1\r\nX-Evil: 1" contains a line break or NUL`},
+		{"expect 99", []Spec{with(web("a"), func(s *Spec) { s.Expect = []StatusRange{{200, 200}, {99, 99}} })},
+			"expect", `check "a": expect 99 is not within the statuses 100-599`},
+		{"expect 600", []Spec{with(web("a"), func(s *Spec) { s.Expect = []StatusRange{{600, 600}} })},
+			"expect", `check "a": expect 600 is not within the statuses 100-599`},
+		{"expect backwards", []Spec{with(web("a"), func(s *Spec) { s.Expect = []StatusRange{{302, 300}} })},
+			"expect", `check "a": expect 302-300 is backwards: write 300-302`},
+		{"fast_interval short", []Spec{with(web("a"), func(s *Spec) { s.FastInterval = 50 * time.Millisecond })},
+			"fast_interval", `check "a": fast_interval 50ms is shorter than the minimum 100ms`},
+		{"fast_interval negative", []Spec{with(tcp("a"), func(s *Spec) { s.FastInterval = -time.Second })},
+			"fast_interval", `check "a": fast_interval -1s is shorter than the minimum 100ms`},
+		{"fast_interval long", []Spec{with(rpc("a"), func(s *Spec) { s.Interval, s.FastInterval = time.Second, 2*time.Second })},
+			"fast_interval", `check "a": fast_interval 2s is longer than the interval 1s`},
 		{"healthy_threshold on http", []Spec{with(web("a"), func(s *Spec) { s.HealthyThreshold = 1 })},
 			"healthy_threshold", `check "a": healthy_threshold is for calculated checks`},
 		{"children on tcp", []Spec{web("a"), with(tcp("b"), func(s *Spec) { s.Children = []string{"a"} })},
 			"children", `check "b": only a calculated check has children`},
 		{"calculated with an address", []Spec{web("a"), with(calc("c", 1, "a"), func(s *Spec) { s.Address = "127.0.0.1:80" })},
-			"", `check "c": a calculated check probes nothing: no address, path, host, search or tls_verify`},
+			"", `check "c": a calculated check probes nothing: no address, path, host, search, method, header, expect, fast_interval or tls_verify`},
+		{"calculated with fast_interval", []Spec{web("a"), with(calc("c", 1, "a"), func(s *Spec) { s.FastInterval = time.Second })},
+			"", `check "c": a calculated check probes nothing: no address, path, host, search, method, header, expect, fast_interval or tls_verify`},
 		{"missing child", []Spec{web("a"), calc("c", 1, "a", "b")}, "children", `check "c": unknown child check "b"`},
 		{"child twice", []Spec{web("a"), calc("c", 1, "a", "a")}, "children", `check "c": child check "a" is listed twice`},
 		{"no children", []Spec{calc("c", 0)}, "children", `check "c": a calculated check needs children`},
@@ -88,6 +133,14 @@ func TestNewRefuses(t *testing.T) {
 		}
 	}
 
+	// Of a repeatable option, the value at fault is named by its index, so
+	// that the parser can point at its line.
+	var se *SpecError
+	_, err := New([]Spec{with(web("a"), func(s *Spec) { s.Headers = []Header{{"X-A", "1"}, {"Host", "x"}} })}, Options{})
+	if !errors.As(err, &se) || se.Field != "header" || se.Index != 1 {
+		t.Errorf("header Host second: error %#v, want field header and index 1", err)
+	}
+
 	// A diamond is not a cycle.
 	if _, err := New([]Spec{web("a"), web("b"), calc("l", 1, "a", "b"), calc("r", 1, "a", "b"), calc("top", 2, "l", "r")}, Options{}); err != nil {
 		t.Fatal(err)
@@ -105,10 +158,13 @@ func TestWithDefaults(t *testing.T) {
 	for _, tc := range []struct {
 		in, want Spec
 	}{
-		{Spec{Kind: HTTP}, Spec{Kind: HTTP, Path: "/", Interval: 10 * time.Second, ConnectTimeout: 4 * time.Second,
-			ResponseTimeout: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 3}},
-		{Spec{Kind: HTTPS, Interval: time.Second, FailureThreshold: 2}, Spec{Kind: HTTPS, Path: "/", Interval: time.Second,
-			ConnectTimeout: time.Second, ResponseTimeout: time.Second, FailureThreshold: 2, SuccessThreshold: 2}},
+		{Spec{Kind: HTTP}, Spec{Kind: HTTP, Path: "/", Method: "GET", Expect: []StatusRange{{200, 399}}, Interval: 10 * time.Second,
+			ConnectTimeout: 4 * time.Second, ResponseTimeout: 2 * time.Second, FailureThreshold: 3, SuccessThreshold: 3}},
+		{Spec{Kind: HTTPS, Interval: time.Second, FailureThreshold: 2, Method: "HEAD", Expect: []StatusRange{{204, 204}}},
+			Spec{Kind: HTTPS, Path: "/", Method: "HEAD", Expect: []StatusRange{{204, 204}}, Interval: time.Second,
+				ConnectTimeout: time.Second, ResponseTimeout: time.Second, FailureThreshold: 2, SuccessThreshold: 2}},
+		{Spec{Kind: GRPC, Interval: time.Second}, Spec{Kind: GRPC, Interval: time.Second,
+			ConnectTimeout: time.Second, ResponseTimeout: time.Second, FailureThreshold: 3, SuccessThreshold: 3}},
 		{Spec{Kind: TCP, Interval: 3 * time.Second, ConnectTimeout: 5 * time.Second}, Spec{Kind: TCP, Interval: 3 * time.Second,
 			ConnectTimeout: 5 * time.Second, FailureThreshold: 3, SuccessThreshold: 3}},
 		{Spec{Kind: Calculated, Children: []string{"a", "b"}}, Spec{Kind: Calculated, Children: []string{"a", "b"},
@@ -125,7 +181,8 @@ func TestWithDefaults(t *testing.T) {
 // so that a field added to Spec and forgotten in Equal fails here.
 func TestSpecEqual(t *testing.T) {
 	base := Spec{Name: "a", Kind: HTTPS, Address: "127.0.0.1:443", Path: "/health", Host: "www.example.org",
-		Search: "ok", Interval: 30 * time.Second, ConnectTimeout: 3 * time.Second, ResponseTimeout: time.Second,
+		Search: "ok", Method: "HEAD", Headers: []Header{{"X-A", "1"}, {"X-B", "2"}}, Expect: []StatusRange{{200, 204}, {300, 302}},
+		Interval: 30 * time.Second, FastInterval: time.Second, ConnectTimeout: 3 * time.Second, ResponseTimeout: time.Second,
 		FailureThreshold: 5, SuccessThreshold: 2, TLSVerify: true, Invert: true, Disable: true,
 		Children: []string{"x", "y"}, HealthyThreshold: 1}
 	same := base
@@ -133,7 +190,8 @@ func TestSpecEqual(t *testing.T) {
 	if !base.Equal(same) || !same.Equal(base) {
 		t.Fatal("equal specs are unequal")
 	}
-	if !(Spec{Kind: HTTP}).Equal(Spec{Kind: HTTP, Path: "/", Interval: DefaultInterval, FailureThreshold: 3}) {
+	if !(Spec{Kind: HTTP}).Equal(Spec{Kind: HTTP, Path: "/", Method: "GET", Expect: []StatusRange{{200, 399}},
+		Interval: DefaultInterval, FailureThreshold: 3}) {
 		t.Error("a default written out differs from the default left out")
 	}
 
@@ -150,7 +208,13 @@ func TestSpecEqual(t *testing.T) {
 		case reflect.Bool:
 			f.SetBool(!f.Bool())
 		case reflect.Slice:
-			f.Set(reflect.ValueOf([]string{"y", "x"})) // the same names in another order
+			// The same values in another order.
+			n := f.Len()
+			reversed := reflect.MakeSlice(f.Type(), n, n)
+			for j := range n {
+				reversed.Index(j).Set(f.Index(n - 1 - j))
+			}
+			f.Set(reversed)
 		default:
 			t.Fatalf("field %s of kind %s: teach this test to change it", v.Type().Field(i).Name, f.Kind())
 		}
