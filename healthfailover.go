@@ -1,11 +1,13 @@
-// Package healthfailover is a CoreDNS plugin that answers A, AAAA and CNAME
-// queries with healthy targets only, with Route 53's health checks and
-// failover record sets.
+// Package healthfailover is a CoreDNS plugin that answers A, AAAA, CNAME,
+// SRV, TXT and MX queries with healthy targets only, with Route 53's health
+// checks and failover record sets.
 package healthfailover
 
 import (
+	"cmp"
 	"context"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -64,10 +66,23 @@ func (h *HealthFailover) Ready() bool {
 // CacheBypassZones implements cache.ZoneBypasser. It returns the record
 // names, never the zones: as cluster DNS the zone may be ".", and bypassing
 // it would switch the cache off for everything.
+//
+// The cache bypasses a name and every name below it. A wildcard's answers
+// are owned by the names asked, not known in advance, so it is bypassed by
+// the name it sits below (lb.example.org. for *.lb.example.org.): the
+// wildcard answers every name there that no record defines, so nothing the
+// cache could have served for another plugin is lost. Unless that name is
+// a zone (*.example.org. in example.org.): then its answers may be cached,
+// a limitation the README's Bugs states.
 func (h *HealthFailover) CacheBypassZones() []string {
-	names := make([]string, 0, len(h.table.byName))
+	names := make([]string, 0, len(h.table.byName)+len(h.table.wildcards))
 	for name := range h.table.byName {
 		names = append(names, name)
+	}
+	for parent := range h.table.wildcards {
+		if !slices.Contains(h.zones, parent) {
+			names = append(names, parent)
+		}
 	}
 	return names
 }
@@ -86,6 +101,12 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 	qtype := state.QType()
 
 	atName, defined := h.table.byName[qname]
+	owner := "" // a wildcard's answers are owned by the name asked
+	if !defined && len(h.table.wildcards) > 0 {
+		if atName, defined = h.wildcard(qname, zone); defined {
+			owner = qname
+		}
+	}
 	if !defined && h.fall.Through(qname) {
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
@@ -111,9 +132,12 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 		m.Rcode = dns.RcodeNameError
 	default:
 		var servfail bool
-		m.Answer, servfail = h.records(ctx, atName, qtype)
+		m.Answer, servfail = h.records(ctx, atName, qtype, owner)
 		if servfail {
 			return dns.RcodeServerFailure, nil
+		}
+		if qtype == dns.TypeSRV || qtype == dns.TypeMX || qtype == dns.TypeANY {
+			m.Extra = h.additional(ctx, m.Answer)
 		}
 	}
 	if len(m.Answer) == 0 {
@@ -124,8 +148,9 @@ func (h *HealthFailover) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *
 }
 
 // records collects the RRs for the sets defined at a name, following CNAMEs
-// to names this plugin also defines.
-func (h *HealthFailover) records(ctx context.Context, atName nameSets, qtype uint16) ([]dns.RR, bool) {
+// to names this plugin also defines. A wildcard's RRs are copied with owner
+// as their name; owner is empty for the sets of a name itself.
+func (h *HealthFailover) records(ctx context.Context, atName nameSets, qtype uint16, owner string) ([]dns.RR, bool) {
 	var rrs []dns.RR
 	server := h.table.servers.id(metrics.WithServer(ctx))
 	for range maxChase {
@@ -143,6 +168,10 @@ func (h *HealthFailover) records(ctx context.Context, atName nameSets, qtype uin
 				rrs = make([]dns.RR, 0, 1+maxAnswers)
 			}
 			rrs = append(rrs, rr)
+			if owner != "" {
+				withOwner(rrs[len(rrs)-1:], owner)
+				owner = "" // the target is a name of its own
+			}
 			if qtype == dns.TypeCNAME {
 				return rrs, false
 			}
@@ -170,7 +199,11 @@ func (h *HealthFailover) records(ctx context.Context, atName nameSets, qtype uin
 		for _, a := range snaps {
 			if a != nil {
 				servfail = servfail || a.servfail
+				start := len(rrs)
 				rrs = a.appendTo(rrs, rand.Uint32())
+				if owner != "" {
+					withOwner(rrs[start:], owner)
+				}
 			}
 		}
 		return rrs, servfail && len(rrs) == 0
@@ -184,23 +217,106 @@ func (h *HealthFailover) glue(ctx context.Context) []dns.RR {
 	var extra []dns.RR
 	for _, ns := range h.nsNames {
 		if atName, ok := h.table.byName[ns]; ok && atName.cname == nil {
-			rrs, _ := h.records(ctx, atName, dns.TypeANY)
+			rrs, _ := h.records(ctx, atName.addresses(), dns.TypeANY, "")
 			extra = append(extra, rrs...)
 		}
 	}
 	return extra
 }
 
+// additional returns the addresses of the SRV and MX targets of an answer
+// that this plugin defines, a wildcard's included, for the additional
+// section: the client needs no second query.
+func (h *HealthFailover) additional(ctx context.Context, answer []dns.RR) []dns.RR {
+	var extra []dns.RR
+	for i, rr := range answer {
+		target := hostOf(rr)
+		if target == "" || slices.ContainsFunc(answer[:i], func(x dns.RR) bool { return hostOf(x) == target }) {
+			continue
+		}
+		atName, owner, ok := h.lookup(target)
+		if !ok {
+			continue
+		}
+		rrs, _ := h.records(ctx, atName.addresses(), dns.TypeANY, owner)
+		if extra == nil {
+			extra = rrs // most answers name one target: no copy
+		} else {
+			extra = append(extra, rrs...)
+		}
+	}
+	return extra
+}
+
+// hostOf is the host an SRV or MX record names; "" for other types.
+func hostOf(rr dns.RR) string {
+	switch rr := rr.(type) {
+	case *dns.SRV:
+		return rr.Target
+	case *dns.MX:
+		return rr.Mx
+	}
+	return ""
+}
+
+// lookup finds the sets that answer a name: its own, or a wildcard's, when
+// owner is the name. ok is false outside the zones or for no such name.
+func (h *HealthFailover) lookup(name string) (sets nameSets, owner string, ok bool) {
+	zone := matchZone(h.zones, name)
+	if zone == "" {
+		return nameSets{}, "", false
+	}
+	if sets, ok := h.table.byName[name]; ok {
+		return sets, "", true
+	}
+	if sets, ok := h.wildcard(name, zone); ok {
+		return sets, name, true
+	}
+	return nameSets{}, "", false
+}
+
+// wildcard finds the wildcard that answers a name the plugin does not
+// define (RFC 4592): the one below the name's closest encloser, its nearest
+// ancestor that exists. A name that exists (the apex, an empty non-terminal)
+// gets none, nor does a name below one without a wildcard of its own.
+func (h *HealthFailover) wildcard(qname, zone string) (nameSets, bool) {
+	if qname == zone || h.parents[qname] {
+		return nameSets{}, false
+	}
+	for p := qname; len(p) > len(zone); {
+		if p = parentName(p); p == "" {
+			p = "."
+		}
+		if sets, ok := h.table.wildcards[p]; ok {
+			return sets, true
+		}
+		if _, ok := h.table.byName[p]; ok || h.parents[p] {
+			return nameSets{}, false
+		}
+	}
+	return nameSets{}, false
+}
+
 // setsFor returns the sets that answer a query type at a name: ANY gets both
-// address families. It returns an array, not a slice, to keep the query path
-// free of allocations.
+// address families or, at a name without addresses, one of its other sets
+// (RFC 8482: one RRset is answer enough). It returns an array, not a slice,
+// to keep the query path free of allocations.
 func (h *HealthFailover) setsFor(n nameSets, qtype uint16) [2]*recordSet {
 	switch qtype {
 	case dns.TypeA:
 		return [2]*recordSet{n.a}
 	case dns.TypeAAAA:
 		return [2]*recordSet{n.aaaa}
+	case dns.TypeSRV:
+		return [2]*recordSet{n.srv}
+	case dns.TypeTXT:
+		return [2]*recordSet{n.txt}
+	case dns.TypeMX:
+		return [2]*recordSet{n.mx}
 	case dns.TypeANY:
+		if n.a == nil && n.aaaa == nil {
+			return [2]*recordSet{cmp.Or(n.srv, n.mx, n.txt)}
+		}
 		return [2]*recordSet{n.a, n.aaaa}
 	}
 	return [2]*recordSet{}

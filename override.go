@@ -118,7 +118,10 @@ func drainTarget(words []string, t *table) (*recordSet, string, []string, error)
 	if set == nil {
 		return nil, "", nil, fmt.Errorf("drain: no record set %s %s", name, words[1])
 	}
-	value, rest := words[2], words[3:]
+	value, rest := valueOf(qtype, words[2:])
+	if qtype == dns.TypeTXT {
+		value = strings.TrimSuffix(strings.TrimPrefix(value, `"`), `"`)
+	}
 	if value == "alias" && len(rest) > 0 {
 		value, rest = "alias "+fqdn(rest[0]), rest[1:]
 	} else if v, err := memberValue(qtype, value); err == nil {
@@ -132,15 +135,29 @@ func drainTarget(words []string, t *table) (*recordSet, string, []string, error)
 	return nil, "", nil, fmt.Errorf("drain: %s %s has no member %s", name, words[1], value)
 }
 
+// valueOf splits a drain's words into the member's value and the reason:
+// SRV and MX values have several words, a TXT value is one quoted string
+// (runs of spaces in it read as one).
+func valueOf(qtype uint16, words []string) (string, []string) {
+	n := valueWords(qtype)
+	if qtype == dns.TypeTXT && strings.HasPrefix(words[0], `"`) {
+		for i, w := range words {
+			if strings.HasSuffix(w, `"`) && (i > 0 || len(w) > 1) {
+				n = i + 1
+				break
+			}
+		}
+	}
+	if words[0] == "alias" || n > len(words) {
+		n = 1
+	}
+	return strings.Join(words[:n], " "), words[n:]
+}
+
 // of is the set of one type at a name, nil for none.
 func (n nameSets) of(qtype uint16) *recordSet {
-	switch qtype {
-	case dns.TypeA:
-		return n.a
-	case dns.TypeAAAA:
-		return n.aaaa
-	case dns.TypeCNAME:
-		return n.cname
+	if slot := n.slot(qtype); slot != nil {
+		return *slot
 	}
 	return nil
 }

@@ -48,18 +48,21 @@ type config struct {
 
 // setSpec is a record set as written in the Corefile.
 type setSpec struct {
-	name      string // fully qualified, lower case
-	qtype     uint16
-	ttl       uint32
-	members   []memberSpec
-	onAllDown allDownPolicy
-	pos       position
+	name  string // fully qualified, lower case; may be a wildcard, *.NAME
+	qtype uint16
+	ttl   uint32
+	// degradedTTL is the TTL while the set does not answer with every
+	// member of its first tier healthy; nil: the ttl.
+	degradedTTL *uint32
+	members     []memberSpec
+	onAllDown   allDownPolicy
+	pos         position
 }
 
 // memberSpec is one primary/secondary/tier line.
 type memberSpec struct {
 	tier   int
-	value  string // an address or a target name; empty for an alias
+	value  string // the record's data as dig prints it; empty for an alias
 	alias  string // the aliased record name, fully qualified
 	check  string
 	weight int // -1 when not set
@@ -388,33 +391,41 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// recordTypes are the types a record set may have.
+var recordTypes = map[string]uint16{"A": dns.TypeA, "AAAA": dns.TypeAAAA, "CNAME": dns.TypeCNAME,
+	"SRV": dns.TypeSRV, "TXT": dns.TypeTXT, "MX": dns.TypeMX}
+
 func parseRecord(c *caddy.Controller) (*setSpec, error) {
 	args := c.RemainingArgs()
 	if len(args) != 2 {
-		return nil, c.Errf("record needs a name and a type (A, AAAA or CNAME)")
+		return nil, c.Errf("record needs a name and a type (A, AAAA, CNAME, SRV, TXT or MX)")
 	}
 	set := &setSpec{name: fqdn(args[0]), ttl: defaultTTL, pos: here(c)}
 	if _, ok := dns.IsDomainName(set.name); !ok {
 		return nil, c.Errf("record name %q is not a domain name", args[0])
 	}
-	switch strings.ToUpper(args[1]) {
-	case "A":
-		set.qtype = dns.TypeA
-	case "AAAA":
-		set.qtype = dns.TypeAAAA
-	case "CNAME":
-		set.qtype = dns.TypeCNAME
-	default:
-		return nil, c.Errf("record %s: type %q is not A, AAAA or CNAME", args[0], args[1])
+	if strings.Contains(strings.TrimPrefix(set.name, "*."), "*") {
+		return nil, c.Errf("record %s: a wildcard is * as the whole leftmost label, like *.example.org", args[0])
 	}
+	qtype, ok := recordTypes[strings.ToUpper(args[1])]
+	if !ok {
+		return nil, c.Errf("record %s: type %q is not A, AAAA, CNAME, SRV, TXT or MX", args[0], args[1])
+	}
+	set.qtype = qtype
 	if !openBlock(c) {
 		return nil, c.Errf("record %s %s needs a block with at least one primary", args[0], args[1])
 	}
+	var degradedPos position
 	err := blockOptions(c, func(name string, opts []string) error {
 		switch name {
 		case "ttl":
 			ttl, err := intArg(c, name, opts, 0, 1<<31-1)
 			set.ttl = uint32(ttl)
+			return err
+		case "degraded_ttl":
+			ttl, err := intArg(c, name, opts, 0, 1<<31-1)
+			degraded := uint32(ttl)
+			set.degradedTTL, degradedPos = &degraded, here(c)
 			return err
 		case "on_all_down":
 			v, err := oneArg(c, opts)
@@ -449,6 +460,11 @@ func parseRecord(c *caddy.Controller) (*setSpec, error) {
 	if len(set.members) == 0 {
 		return nil, set.pos.errorf("record %s %s has no member: add a primary", args[0], args[1])
 	}
+	// A shorter TTL brings clients back sooner after the failback; a
+	// longer one would keep them on the secondary longer.
+	if d := set.degradedTTL; d != nil && *d > set.ttl {
+		return nil, degradedPos.errorf("record %s: degraded_ttl %d is longer than the ttl %d", args[0], *d, set.ttl)
+	}
 	return set, nil
 }
 
@@ -480,11 +496,21 @@ func parseMember(c *caddy.Controller, set *setSpec, role string, args []string) 
 		}
 		m.alias, args = fqdn(args[1]), args[2:]
 	} else {
-		v, err := memberValue(set.qtype, args[0])
+		n := min(valueWords(set.qtype), len(args))
+		written := strings.Join(args[:n], " ")
+		v, err := memberValue(set.qtype, written)
 		if err != nil {
-			return m, c.Errf("%s %s: %v", role, args[0], err)
+			return m, c.Errf("%s %s: %v", role, written, err)
 		}
-		m.value, args = v, args[1:]
+		m.value, args = v, args[n:]
+		// An unquoted TXT value would be read as its first word and options.
+		if set.qtype == dns.TypeTXT && len(args) > 0 && args[0] != "check" && args[0] != "weight" {
+			i := slices.IndexFunc(args, func(w string) bool { return w == "check" || w == "weight" })
+			if i < 0 {
+				i = len(args)
+			}
+			return m, c.Errf("%s %s %s: a TXT value is one quoted string", role, written, strings.Join(args[:i], " "))
+		}
 	}
 	for len(args) > 0 {
 		if len(args) < 2 {
@@ -513,10 +539,30 @@ func parseMember(c *caddy.Controller, set *setSpec, role string, args []string) 
 	return m, nil
 }
 
+// valueWords is how many words a member's value has: SRV's PRIORITY
+// WEIGHT PORT TARGET, MX's PREFERENCE HOST, one for the other types (a
+// TXT string is one word however many spaces it holds: it is quoted).
+func valueWords(qtype uint16) int {
+	switch qtype {
+	case dns.TypeSRV:
+		return 4
+	case dns.TypeMX:
+		return 2
+	}
+	return 1
+}
+
 // memberValue checks that a value suits the record type and returns it in
-// its canonical form.
+// its canonical form: the record's data as dig prints it. v is the value's
+// words joined by a space; for TXT, the string without its quotes.
 func memberValue(qtype uint16, v string) (string, error) {
 	switch qtype {
+	case dns.TypeSRV, dns.TypeMX, dns.TypeTXT:
+		rr, err := valueRR(qtype, v)
+		if err != nil {
+			return "", err
+		}
+		return rrData(rr), nil
 	case dns.TypeA:
 		ip := net.ParseIP(v)
 		if ip == nil || ip.To4() == nil || strings.Contains(v, ":") {
@@ -539,6 +585,62 @@ func memberValue(qtype uint16, v string) (string, error) {
 		}
 		return name, nil
 	}
+}
+
+// valueRR makes an RR, with an empty header, of an SRV, MX or TXT value.
+func valueRR(qtype uint16, v string) (dns.RR, error) {
+	words := strings.Fields(v)
+	switch qtype {
+	case dns.TypeTXT:
+		if len(v) > 255 {
+			return nil, fmt.Errorf("a TXT string is at most 255 bytes, this one has %d", len(v))
+		}
+		return &dns.TXT{Txt: []string{v}}, nil
+	case dns.TypeMX:
+		const want = "want PREFERENCE HOST, like 10 mail.example.org"
+		if len(words) != 2 {
+			return nil, errors.New(want)
+		}
+		pref, err := strconv.ParseUint(words[0], 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("%s (preference %q is not a number in 0-65535)", want, words[0])
+		}
+		host, err := hostName(words[1])
+		if err != nil {
+			return nil, fmt.Errorf("%s (host %s)", want, err)
+		}
+		return &dns.MX{Preference: uint16(pref), Mx: host}, nil
+	}
+	const want = "want PRIORITY WEIGHT PORT TARGET, like 10 5 443 www.example.org"
+	if len(words) != 4 {
+		return nil, errors.New(want)
+	}
+	var n [3]uint16
+	for i, field := range []string{"priority", "weight", "port"} {
+		u, err := strconv.ParseUint(words[i], 10, 16)
+		if err != nil {
+			return nil, fmt.Errorf("%s (%s %q is not a number in 0-65535)", want, field, words[i])
+		}
+		n[i] = uint16(u)
+	}
+	target, err := hostName(words[3])
+	if err != nil {
+		return nil, fmt.Errorf("%s (target %s)", want, err)
+	}
+	return &dns.SRV{Priority: n[0], Weight: n[1], Port: n[2], Target: target}, nil
+}
+
+// hostName is the target of an SRV or MX record: a name, "." included
+// (no service), never an address.
+func hostName(v string) (string, error) {
+	if net.ParseIP(v) != nil {
+		return "", fmt.Errorf("%s is an address, not a name", v)
+	}
+	name := fqdn(v)
+	if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "*") {
+		return "", fmt.Errorf("%q is not a domain name", v)
+	}
+	return name, nil
 }
 
 // parseNS reads the names of `ns NAME...`.

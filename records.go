@@ -1,10 +1,12 @@
 package healthfailover
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -23,12 +25,16 @@ type recordSet struct {
 	current atomic.Pointer[snapshot]
 	counts  answerCounts
 
-	name      string
-	qtype     uint16
-	ttl       uint32
-	onAllDown allDownPolicy
-	members   []member // sorted by tier
-	weighted  bool
+	name  string
+	qtype uint16
+	ttl   uint32
+	// degradedTTL is the TTL of the answers while the set does not answer
+	// with every member of its first tier healthy: clients come back soon
+	// after the failback. It is the ttl unless degraded_ttl says otherwise.
+	degradedTTL uint32
+	onAllDown   allDownPolicy
+	members     []member // sorted by tier
+	weighted    bool
 
 	// aliasedBy are the sets with an alias member pointing here: they are
 	// rebuilt after this one.
@@ -39,11 +45,14 @@ type recordSet struct {
 
 // member is one value of a set: a plain RR or an alias of another set.
 type member struct {
-	tier   int
-	rr     dns.RR // with the set's name and TTL; nil for an alias
-	alias  *recordSet
-	check  string
-	weight int
+	tier int
+	rr   dns.RR // with the set's name and TTL; nil for an alias
+	// degradedRR is rr with the set's degraded TTL (rr itself when the two
+	// TTLs are the same): made once, so that a rebuild copies nothing.
+	degradedRR dns.RR
+	alias      *recordSet
+	check      string
+	weight     int
 	// value is how a drain names the member: its canonical value, or
 	// "alias NAME" (fully qualified).
 	value string
@@ -54,9 +63,13 @@ type snapshot struct {
 	tier           int // the tier serving; 0 when no member is healthy
 	healthyMembers int // across all tiers
 	servfail       bool
-	drained        []string // values drained by an override, in member order
-	choices        []choice
-	cumWeights     []int // nil unless the set is weighted
+	// degraded: not every member of the first tier is healthy (or an
+	// alias answering is degraded); the RRs then carry the degraded TTL.
+	degraded   bool
+	ttl        uint32
+	drained    []string // values drained by an override, in member order
+	choices    []choice
+	cumWeights []int // nil unless the set is weighted
 	// size is the most RRs appendTo adds, to size the reply once.
 	size int
 }
@@ -154,14 +167,17 @@ func (m member) healthy(health healthFunc) bool {
 func (s *recordSet) build(health healthFunc, drained map[string]drain) *snapshot {
 	a := &snapshot{}
 	var serving []member
+	firstTier, firstHealthy := s.members[0].tier, true
 	for _, m := range s.members {
 		if _, ok := drained[m.value]; ok {
 			if !slices.Contains(a.drained, m.value) {
 				a.drained = append(a.drained, m.value)
 			}
+			firstHealthy = firstHealthy && m.tier != firstTier
 			continue
 		}
 		if !m.healthy(health) {
+			firstHealthy = firstHealthy && m.tier != firstTier
 			continue
 		}
 		a.healthyMembers++
@@ -172,6 +188,7 @@ func (s *recordSet) build(health healthFunc, drained map[string]drain) *snapshot
 			serving = append(serving, m)
 		}
 	}
+	a.degraded = a.tier != firstTier || !firstHealthy
 	if a.tier == 0 {
 		switch s.onAllDown {
 		case allDownNodata:
@@ -187,10 +204,24 @@ func (s *recordSet) build(health healthFunc, drained map[string]drain) *snapshot
 			}
 		}
 	}
+	// Writers are serialised: an aliased set's answer does not change
+	// while this one is built.
+	for _, m := range serving {
+		if m.alias != nil && m.alias.current.Load().degraded {
+			a.degraded = true
+		}
+	}
+	a.ttl = s.ttl
+	if a.degraded {
+		a.ttl = s.degradedTTL
+	}
 	for _, m := range serving {
 		c := choice{rr: m.rr}
-		if m.alias != nil {
-			c = choice{nested: m.alias.current.Load().renamed(s.name, s.ttl)}
+		switch {
+		case m.alias != nil:
+			c = choice{nested: m.alias.current.Load().renamed(s.name, a.ttl)}
+		case a.degraded:
+			c = choice{rr: m.degradedRR}
 		}
 		a.choices = append(a.choices, c)
 	}
@@ -258,7 +289,7 @@ func (a *snapshot) renamed(name string, ttl uint32) *snapshot {
 	return &b
 }
 
-// newRR makes the RR of a plain member.
+// newRR makes the RR of a plain member from its canonical value.
 func newRR(name string, qtype uint16, ttl uint32, value string) dns.RR {
 	hdr := dns.RR_Header{Name: name, Rrtype: qtype, Class: dns.ClassINET, Ttl: ttl}
 	switch qtype {
@@ -266,18 +297,72 @@ func newRR(name string, qtype uint16, ttl uint32, value string) dns.RR {
 		return &dns.A{Hdr: hdr, A: net.ParseIP(value).To4()}
 	case dns.TypeAAAA:
 		return &dns.AAAA{Hdr: hdr, AAAA: net.ParseIP(value)}
-	default:
+	case dns.TypeCNAME:
 		return &dns.CNAME{Hdr: hdr, Target: value}
+	}
+	// SRV, MX, TXT: the value is the data as the RR prints it, which its
+	// parser reads back. The owner is set afterwards: a name may hold
+	// characters (such as ;) that the zone file syntax would not read.
+	rr, err := dns.NewRR(". IN " + dns.TypeToString[qtype] + " " + value)
+	if err != nil || rr == nil {
+		panic(fmt.Sprintf("healthfailover: the canonical value %q of %s %s does not read back: %v", value, name, dns.TypeToString[qtype], err))
+	}
+	*rr.Header() = hdr
+	return rr
+}
+
+// rrData is an RR's data as dig prints it: 192.0.2.1, 10 5 443
+// www.example.org., or a TXT string in its quotes. It names members in
+// drains and the status document.
+func rrData(rr dns.RR) string {
+	return strings.TrimPrefix(rr.String(), rr.Header().String())
+}
+
+// withOwner replaces rrs, all of one type, by copies owned by name, for the
+// answer of a wildcard: the copies share one allocation, and the snapshot's
+// RRs are never changed.
+func withOwner(rrs []dns.RR, name string) {
+	if len(rrs) == 0 {
+		return
+	}
+	switch rrs[0].(type) {
+	case *dns.A:
+		ownedCopies[dns.A](rrs, name)
+	case *dns.AAAA:
+		ownedCopies[dns.AAAA](rrs, name)
+	case *dns.CNAME:
+		ownedCopies[dns.CNAME](rrs, name)
+	case *dns.SRV:
+		ownedCopies[dns.SRV](rrs, name)
+	case *dns.MX:
+		ownedCopies[dns.MX](rrs, name)
+	case *dns.TXT:
+		ownedCopies[dns.TXT](rrs, name)
+	}
+}
+
+func ownedCopies[T any, P interface {
+	*T
+	dns.RR
+}](rrs []dns.RR, name string) {
+	copies := make([]T, len(rrs))
+	for i, rr := range rrs {
+		copies[i] = *rr.(P)
+		P(&copies[i]).Header().Name = name
+		rrs[i] = P(&copies[i])
 	}
 }
 
 // table holds every record set of a block and rebuilds answers on health
 // changes. Writers are serialised; readers never lock.
 type table struct {
-	byName  map[string]nameSets // immutable after newTable
-	sets    []*recordSet        // in dependency order: alias targets first
-	byCheck map[string][]*recordSet
-	health  healthFunc
+	byName map[string]nameSets // immutable after newTable; wildcards by their own name
+	// wildcards are the sets of wildcard names, by the name below which
+	// they answer ("example.org." for *.example.org.).
+	wildcards map[string]nameSets
+	sets      []*recordSet // in dependency order: alias targets first
+	byCheck   map[string][]*recordSet
+	health    healthFunc
 	// block labels the table's metrics: the server block it serves.
 	block string
 
@@ -294,30 +379,52 @@ type table struct {
 
 // nameSets are the sets defined at one name.
 type nameSets struct {
-	a, aaaa, cname *recordSet
+	a, aaaa, cname, srv, txt, mx *recordSet
 }
+
+// slot is where a name keeps its set of a type.
+func (n *nameSets) slot(qtype uint16) **recordSet {
+	switch qtype {
+	case dns.TypeA:
+		return &n.a
+	case dns.TypeAAAA:
+		return &n.aaaa
+	case dns.TypeCNAME:
+		return &n.cname
+	case dns.TypeSRV:
+		return &n.srv
+	case dns.TypeTXT:
+		return &n.txt
+	case dns.TypeMX:
+		return &n.mx
+	}
+	return nil
+}
+
+// addresses are the name's address sets only: glue and the additional
+// section of SRV and MX answers.
+func (n nameSets) addresses() nameSets { return nameSets{a: n.a, aaaa: n.aaaa} }
 
 // newTable resolves a validated configuration's record sets.
 func newTable(specs []*setSpec, health healthFunc) *table {
-	t := &table{byName: map[string]nameSets{}, byCheck: map[string][]*recordSet{}, health: health}
+	t := &table{byName: map[string]nameSets{}, wildcards: map[string]nameSets{}, byCheck: map[string][]*recordSet{}, health: health}
 	type key struct {
 		name  string
 		qtype uint16
 	}
 	byKey := map[key]*recordSet{}
 	for _, spec := range specs {
-		s := &recordSet{name: spec.name, qtype: spec.qtype, ttl: spec.ttl, onAllDown: spec.onAllDown}
+		s := &recordSet{name: spec.name, qtype: spec.qtype, ttl: spec.ttl, degradedTTL: spec.ttl, onAllDown: spec.onAllDown}
+		if spec.degradedTTL != nil {
+			s.degradedTTL = *spec.degradedTTL
+		}
 		byKey[key{spec.name, spec.qtype}] = s
 		n := t.byName[spec.name]
-		switch spec.qtype {
-		case dns.TypeA:
-			n.a = s
-		case dns.TypeAAAA:
-			n.aaaa = s
-		default:
-			n.cname = s
-		}
+		*n.slot(spec.qtype) = s
 		t.byName[spec.name] = n
+		if parent, ok := strings.CutPrefix(spec.name, "*."); ok {
+			t.wildcards[parent] = n
+		}
 	}
 	for _, spec := range specs {
 		s := byKey[key{spec.name, spec.qtype}]
@@ -329,6 +436,11 @@ func newTable(specs []*setSpec, health healthFunc) *table {
 				m.alias.aliasedBy = append(m.alias.aliasedBy, s)
 			} else {
 				m.rr = newRR(s.name, s.qtype, s.ttl, ms.value)
+				m.degradedRR = m.rr
+				if s.degradedTTL != s.ttl {
+					m.degradedRR = dns.Copy(m.rr)
+					m.degradedRR.Header().Ttl = s.degradedTTL
+				}
 			}
 			if ms.check != "" && !containsSet(t.byCheck[ms.check], s) {
 				t.byCheck[ms.check] = append(t.byCheck[ms.check], s)

@@ -17,6 +17,9 @@ func (cfg *config) serial() uint32 {
 	}
 	for _, s := range cfg.sets {
 		fmt.Fprintf(h, "record %s %d %d %d\n", s.name, s.qtype, s.ttl, s.onAllDown)
+		if s.degradedTTL != nil {
+			fmt.Fprintf(h, "degraded_ttl %d\n", *s.degradedTTL)
+		}
 		for _, m := range s.members {
 			fmt.Fprintf(h, "member %d %q %q %q %d\n", m.tier, m.value, m.alias, m.check, m.weight)
 		}

@@ -189,10 +189,97 @@ func TestParseErrors(t *testing.T) {
 			}
 		}`, "Testfile:4 - Error during parsing: on_all_down \"panic\": want primary, nodata or servfail"},
 		{"bad record type", `healthfailover {
-			record www.example.org MX {
+			record www.example.org PTR {
 				primary mail.example.org
 			}
-		}`, "Testfile:2 - Error during parsing: record www.example.org: type \"MX\" is not A, AAAA or CNAME"},
+		}`, "Testfile:2 - Error during parsing: record www.example.org: type \"PTR\" is not A, AAAA, CNAME, SRV, TXT or MX"},
+		{"SRV value without its port", `healthfailover {
+			record _http._tcp.example.org SRV {
+				primary 10 5 www.example.org check a
+			}
+		}`, "Testfile:3 - Error during parsing: primary 10 5 www.example.org check: want PRIORITY WEIGHT PORT TARGET, like 10 5 443 www.example.org (port \"www.example.org\" is not a number in 0-65535)"},
+		{"SRV value cut short", `healthfailover {
+			record _http._tcp.example.org SRV {
+				secondary 10 5 443
+			}
+		}`, "Testfile:3 - Error during parsing: secondary 10 5 443: want PRIORITY WEIGHT PORT TARGET, like 10 5 443 www.example.org"},
+		{"SRV priority out of range", `healthfailover {
+			record _http._tcp.example.org SRV {
+				primary 65536 5 443 www.example.org
+			}
+		}`, "Testfile:3 - Error during parsing: primary 65536 5 443 www.example.org: want PRIORITY WEIGHT PORT TARGET, like 10 5 443 www.example.org (priority \"65536\" is not a number in 0-65535)"},
+		{"SRV target an address", `healthfailover {
+			record _http._tcp.example.org SRV {
+				primary 10 5 443 192.0.2.1
+			}
+		}`, "Testfile:3 - Error during parsing: primary 10 5 443 192.0.2.1: want PRIORITY WEIGHT PORT TARGET, like 10 5 443 www.example.org (target 192.0.2.1 is an address, not a name)"},
+		{"MX without preference", `healthfailover {
+			record example.org MX {
+				primary mail.example.org
+			}
+		}`, "Testfile:3 - Error during parsing: primary mail.example.org: want PREFERENCE HOST, like 10 mail.example.org"},
+		{"MX without preference, with a check", `healthfailover {
+			record example.org MX {
+				primary mail.example.org check a
+			}
+		}`, "Testfile:3 - Error during parsing: primary mail.example.org check: want PREFERENCE HOST, like 10 mail.example.org (preference \"mail.example.org\" is not a number in 0-65535)"},
+		{"TXT not one string", `healthfailover {
+			record example.org TXT {
+				primary v=spf1 -all check a
+			}
+		}`, "Testfile:3 - Error during parsing: primary v=spf1 -all: a TXT value is one quoted string"},
+		{"TXT string too long", `healthfailover {
+			record example.org TXT {
+				primary "` + strings.Repeat("x", 256) + `"
+			}
+		}`, "Testfile:3 - Error during parsing: primary " + strings.Repeat("x", 256) + ": a TXT string is at most 255 bytes, this one has 256"},
+		{"wildcard not the leftmost label", `healthfailover {
+			record a.*.example.org A {
+				primary 192.0.2.1
+			}
+		}`, "Testfile:2 - Error during parsing: record a.*.example.org: a wildcard is * as the whole leftmost label, like *.example.org"},
+		{"wildcard in part of a label", `healthfailover {
+			record w*.example.org A {
+				primary 192.0.2.1
+			}
+		}`, "Testfile:2 - Error during parsing: record w*.example.org: a wildcard is * as the whole leftmost label, like *.example.org"},
+		{"wildcard outside the zones", `healthfailover example.org {
+			record *.example.net A {
+				primary 192.0.2.1
+			}
+		}`, "Testfile:2 - Error during parsing: record *.example.net. is outside the zones of this block (example.org.)"},
+		{"wildcard CNAME to a name it answers", `healthfailover {
+			record *.example.org CNAME {
+				primary www.example.org
+			}
+		}`, "Testfile:3 - Error during parsing: record *.example.org.: a wildcard CNAME cannot point to a name it answers itself (www.example.org.)"},
+		{"degraded_ttl above ttl", `healthfailover {
+			record www.example.org A {
+				degraded_ttl 60
+				ttl 10
+				primary 192.0.2.1
+			}
+		}`, "Testfile:3 - Error during parsing: record www.example.org: degraded_ttl 60 is longer than the ttl 10"},
+		{"degraded_ttl above the default ttl", `healthfailover {
+			record www.example.org A {
+				primary 192.0.2.1
+				degraded_ttl 31
+			}
+		}`, "Testfile:4 - Error during parsing: record www.example.org: degraded_ttl 31 is longer than the ttl 30"},
+		{"degraded_ttl not a number", `healthfailover {
+			record www.example.org A {
+				primary 192.0.2.1
+				degraded_ttl soon
+			}
+		}`, "Testfile:4 - Error during parsing: degraded_ttl \"soon\": want a number in 0-2147483647"},
+		{"SRV alias of an A set", `healthfailover {
+			record _http._tcp.example.org SRV {
+				primary alias www.example.org
+			}
+			record www.example.org A {
+				primary 192.0.2.1
+			}
+		}`, "Testfile:3 - Error during parsing: record _http._tcp.example.org. SRV: alias www.example.org. is a record set of another type"},
 		{"tls_verify on http", `healthfailover {
 			check a http://127.0.0.1/ {
 				tls_verify
@@ -618,6 +705,35 @@ func TestParseValid(t *testing.T) {
 				}},
 			},
 		},
+		{
+			name: "SRV, MX and TXT values as dig prints them, a wildcard, degraded_ttl",
+			input: `healthfailover {
+				record _HTTP._tcp.example.org SRV {
+					degraded_ttl 5
+					primary 10 5 443 A.example.org
+					secondary 20 0 8443 b.example.org.
+				}
+				record example.org MX { primary 10 Mail.example.org }
+				record example.org TXT { primary "v=spf1 \"quoted\" -all" }
+				record *.example.org A { primary 192.0.2.1 }
+			}`,
+			zones: []string{"example.org."},
+			sets: []*setSpec{
+				{name: "_http._tcp.example.org.", qtype: dns.TypeSRV, ttl: 30, degradedTTL: ptr(uint32(5)), pos: position{"Testfile", 2}, members: []memberSpec{
+					{tier: 1, value: "10 5 443 a.example.org.", weight: -1, pos: position{"Testfile", 4}},
+					{tier: 2, value: "20 0 8443 b.example.org.", weight: -1, pos: position{"Testfile", 5}},
+				}},
+				{name: "example.org.", qtype: dns.TypeMX, ttl: 30, pos: position{"Testfile", 7}, members: []memberSpec{
+					{tier: 1, value: "10 mail.example.org.", weight: -1, pos: position{"Testfile", 7}},
+				}},
+				{name: "example.org.", qtype: dns.TypeTXT, ttl: 30, pos: position{"Testfile", 8}, members: []memberSpec{
+					{tier: 1, value: `"v=spf1 \"quoted\" -all"`, weight: -1, pos: position{"Testfile", 8}},
+				}},
+				{name: "*.example.org.", qtype: dns.TypeA, ttl: 30, pos: position{"Testfile", 9}, members: []memberSpec{
+					{tier: 1, value: "192.0.2.1", weight: -1, pos: position{"Testfile", 9}},
+				}},
+			},
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -705,3 +821,5 @@ func TestParseCluster(t *testing.T) {
 		t.Error("a cluster without the cluster block")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

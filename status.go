@@ -307,14 +307,7 @@ func (a *snapshot) values() []string {
 			out = append(out, c.nested.values()...)
 			continue
 		}
-		switch rr := c.rr.(type) {
-		case *dns.A:
-			out = append(out, rr.A.String())
-		case *dns.AAAA:
-			out = append(out, rr.AAAA.String())
-		case *dns.CNAME:
-			out = append(out, rr.Target)
-		}
+		out = append(out, rrData(c.rr))
 	}
 	return out
 }

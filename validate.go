@@ -113,6 +113,24 @@ func (cfg *config) validate(checkPos map[string]position) error {
 	if cycle := graph.FindCycle(cfg.sets, cnameTargets); cycle != nil {
 		return cycle[0].pos.errorf("CNAME loop: %s", joinNames(cycle))
 	}
+	// A wildcard CNAME to a name it answers itself is a loop of one.
+	exists := map[string]bool{}
+	for name := range types {
+		for p := name; p != ""; p = parentName(p) {
+			exists[p] = true
+		}
+	}
+	for _, set := range cfg.sets {
+		parent, wild := strings.CutPrefix(set.name, "*.")
+		if !wild || set.qtype != dns.TypeCNAME {
+			continue
+		}
+		for _, m := range set.members {
+			if m.value != "" && wildcardAnswers(parent, m.value, exists) {
+				return m.pos.errorf("record %s: a wildcard CNAME cannot point to a name it answers itself (%s)", set.name, m.value)
+			}
+		}
+	}
 	// Each alias answers with a copy of its target's answer: a tree of
 	// aliases that fans out (a diamond on every level doubles it) would
 	// copy without end. Bound what one set can expand to.
@@ -123,6 +141,20 @@ func (cfg *config) validate(checkPos map[string]position) error {
 		}
 	}
 	return nil
+}
+
+// wildcardAnswers reports whether the wildcard below parent answers name:
+// name is below parent, does not exist, and neither does any name between.
+func wildcardAnswers(parent, name string, exists map[string]bool) bool {
+	if !dns.IsSubDomain(parent, name) {
+		return false
+	}
+	for p := name; p != parent && p != ""; p = parentName(p) {
+		if exists[p] {
+			return false
+		}
+	}
+	return name != parent
 }
 
 // maxExpanded bounds how many records a set may reach through its aliases.
