@@ -1,6 +1,7 @@
 package healthfailover
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -40,6 +41,15 @@ const benchBlock = `healthfailover example.org {
 	}
 	record single.example.org A {
 		primary 192.0.2.9
+	}
+	record *.wild.example.org A {
+		primary 192.0.2.1 check a
+		primary 192.0.2.2 check b
+		primary 192.0.2.3 check c
+	}
+	record _http._tcp.example.org SRV {
+		primary 10 5 443 single.example.org check a
+		secondary 20 5 443 multi.example.org
 	}
 }`
 
@@ -88,18 +98,23 @@ func BenchmarkServeDNS(b *testing.B) {
 		qname   string
 		rcode   int
 		answers int
+		qtype   uint16 // A when 0
 	}{
-		{"hosts", hosts, "multi.example.org.", dns.RcodeSuccess, 3},
-		{"multivalue", hf, "multi.example.org.", dns.RcodeSuccess, 3},
-		{"weighted", hf, "weighted.example.org.", dns.RcodeSuccess, 1},
-		{"alias", hf, "alias.example.org.", dns.RcodeSuccess, 3},
-		{"cname", hf, "cname.example.org.", dns.RcodeSuccess, 2},
-		{"nxdomain", hf, "nope.example.org.", dns.RcodeNameError, 0},
+		{"hosts", hosts, "multi.example.org.", dns.RcodeSuccess, 3, 0},
+		{"multivalue", hf, "multi.example.org.", dns.RcodeSuccess, 3, 0},
+		{"weighted", hf, "weighted.example.org.", dns.RcodeSuccess, 1, 0},
+		{"alias", hf, "alias.example.org.", dns.RcodeSuccess, 3, 0},
+		{"cname", hf, "cname.example.org.", dns.RcodeSuccess, 2, 0},
+		{"nxdomain", hf, "nope.example.org.", dns.RcodeNameError, 0, 0},
+		// A wildcard's answer is copied under the name asked: one allocation more.
+		{"wildcard", hf, "x.wild.example.org.", dns.RcodeSuccess, 3, 0},
+		// An SRV answer and its target's address in the additional section.
+		{"srv", hf, "_http._tcp.example.org.", dns.RcodeSuccess, 1, dns.TypeSRV},
 	}
 	for _, tc := range cases {
 		b.Run(tc.name, func(b *testing.B) {
 			m := new(dns.Msg)
-			m.SetQuestion(tc.qname, dns.TypeA)
+			m.SetQuestion(tc.qname, cmp.Or(tc.qtype, dns.TypeA))
 			requireAnswer(b, tc.handler, m, tc.rcode, tc.answers)
 			w := &test.ResponseWriter{}
 			ctx := context.Background()
