@@ -307,15 +307,11 @@ func (h *HealthFailover) setsFor(n nameSets, qtype uint16) [2]*recordSet {
 		return [2]*recordSet{n.a}
 	case dns.TypeAAAA:
 		return [2]*recordSet{n.aaaa}
-	case dns.TypeSRV:
-		return [2]*recordSet{n.srv}
-	case dns.TypeTXT:
-		return [2]*recordSet{n.txt}
-	case dns.TypeMX:
-		return [2]*recordSet{n.mx}
+	case dns.TypeSRV, dns.TypeTXT, dns.TypeMX:
+		return [2]*recordSet{n.other(qtype)}
 	case dns.TypeANY:
 		if n.a == nil && n.aaaa == nil {
-			return [2]*recordSet{cmp.Or(n.srv, n.mx, n.txt)}
+			return [2]*recordSet{cmp.Or(n.other(dns.TypeSRV), n.other(dns.TypeMX), n.other(dns.TypeTXT))}
 		}
 		return [2]*recordSet{n.a, n.aaaa}
 	}

@@ -156,8 +156,13 @@ func valueOf(qtype uint16, words []string) (string, []string) {
 
 // of is the set of one type at a name, nil for none.
 func (n nameSets) of(qtype uint16) *recordSet {
-	if slot := n.slot(qtype); slot != nil {
-		return *slot
+	switch qtype {
+	case dns.TypeA:
+		return n.a
+	case dns.TypeAAAA:
+		return n.aaaa
+	case dns.TypeCNAME:
+		return n.cname
 	}
-	return nil
+	return n.other(qtype)
 }

@@ -377,9 +377,16 @@ type table struct {
 	servers serverIDs
 }
 
-// nameSets are the sets defined at one name.
+// nameSets are the sets defined at one name. The types asked most are
+// kept in place and the others behind a pointer: the value sits in the
+// map the query path reads, and a smaller one touches less memory.
 type nameSets struct {
-	a, aaaa, cname, srv, txt, mx *recordSet
+	a, aaaa, cname *recordSet
+	more           *moreSets // nil while the name has none
+}
+
+type moreSets struct {
+	srv, txt, mx *recordSet
 }
 
 // slot is where a name keeps its set of a type.
@@ -391,12 +398,33 @@ func (n *nameSets) slot(qtype uint16) **recordSet {
 		return &n.aaaa
 	case dns.TypeCNAME:
 		return &n.cname
+	}
+	if n.more == nil {
+		n.more = &moreSets{}
+	}
+	switch qtype {
 	case dns.TypeSRV:
-		return &n.srv
+		return &n.more.srv
 	case dns.TypeTXT:
-		return &n.txt
+		return &n.more.txt
 	case dns.TypeMX:
-		return &n.mx
+		return &n.more.mx
+	}
+	return nil
+}
+
+// other is the name's SRV, TXT or MX set, nil for none.
+func (n nameSets) other(qtype uint16) *recordSet {
+	if n.more == nil {
+		return nil
+	}
+	switch qtype {
+	case dns.TypeSRV:
+		return n.more.srv
+	case dns.TypeTXT:
+		return n.more.txt
+	case dns.TypeMX:
+		return n.more.mx
 	}
 	return nil
 }

@@ -156,15 +156,15 @@ drain example.org MX 10 mx1.example.org.
 drain example.org MX 10
 drain _http._tcp.example.org SRV 10 5 443 west.example.org
 `), isCheck, h.table)
-	srv := h.table.byName["_http._tcp.example.org."].srv
+	srv := h.table.byName["_http._tcp.example.org."].of(dns.TypeSRV)
 	if d, ok := o.drains[srv]["10 5 443 east.example.org."]; !ok || d.reason != "moving off" {
 		t.Errorf("SRV drain: %+v", o.drains[srv])
 	}
-	if d, ok := o.drains[h.table.byName["example.org."].txt][`"v=spf1 ip4:192.0.2.1 -all"`]; !ok || d.reason != "spf" {
-		t.Errorf("TXT drain: %+v", o.drains[h.table.byName["example.org."].txt])
+	if d, ok := o.drains[h.table.byName["example.org."].of(dns.TypeTXT)][`"v=spf1 ip4:192.0.2.1 -all"`]; !ok || d.reason != "spf" {
+		t.Errorf("TXT drain: %+v", o.drains[h.table.byName["example.org."].of(dns.TypeTXT)])
 	}
-	if _, ok := o.drains[h.table.byName["example.org."].mx]["10 mx1.example.org."]; !ok {
-		t.Errorf("MX drain: %+v", o.drains[h.table.byName["example.org."].mx])
+	if _, ok := o.drains[h.table.byName["example.org."].of(dns.TypeMX)]["10 mx1.example.org."]; !ok {
+		t.Errorf("MX drain: %+v", o.drains[h.table.byName["example.org."].of(dns.TypeMX)])
 	}
 	want := []string{
 		"maint:4: drain: example.org. MX has no member 10; line ignored",
