@@ -13,6 +13,10 @@
 # threshold × interval + timeout + 100 ms = 600 ms. 20 trials per mode
 # (--smoke: 2). Prints median and worst per mode and whether within the
 # bound; exits 1 when a trial was not, flapped or did not finish.
+# A second table compares the refused mode without and with fast_interval
+# (-fast, default 100ms; 0 leaves it out), the two side by side; -modes ''
+# leaves the first table out. The measured run in bench/README.md:
+#   bench/failover-time.sh -- -modes '' -interval 2s -failure-threshold 3 -fast 250ms -give-up 15s
 # `bench/failover-time.sh -- -h` lists the program's flags (-load, -poll, -v, …).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"

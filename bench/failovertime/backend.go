@@ -24,18 +24,19 @@ var failureOf = map[string]fakebackend.Failure{
 }
 
 // backend is an HTTP server on its own loopback address whose behaviour
-// flips between healthy and one way of failing.
+// flips between healthy and one way of failing. name is its check's and
+// record's (the mode, or the variant of the fast_interval table).
 type backend struct {
-	mode string
+	name, mode string
 	*fakebackend.HTTP
 }
 
-func newBackend(mode, ip string, slow time.Duration) (*backend, error) {
+func newBackend(name, mode, ip string, slow time.Duration) (*backend, error) {
 	h, err := fakebackend.StartHTTP(fakebackend.Options{IP: ip, Body: "OK\n", Failure: failureOf[mode], Delay: slow})
 	if err != nil {
 		return nil, err
 	}
-	return &backend{mode: mode, HTTP: h}, nil
+	return &backend{name: name, mode: mode, HTTP: h}, nil
 }
 
 // fail makes the backend fail in its mode.
