@@ -290,6 +290,9 @@ func (h *HealthFailover) wildcard(qname, zone string) (nameSets, bool) {
 		if sets, ok := h.table.wildcards[p]; ok {
 			return sets, true
 		}
+		if p == zone {
+			break // the apex exists; the loop ends here anyway
+		}
 		if _, ok := h.table.byName[p]; ok || h.parents[p] {
 			return nameSets{}, false
 		}
