@@ -25,8 +25,8 @@ type overrideWatch struct {
 
 	last    []byte    // the content applied; nil before the first read
 	current overrides // what it says
-	missing bool   // the file was missing at the last read
-	errors  bool   // the applied version had lines set aside
+	missing bool      // the file was missing at the last read
+	errors  bool      // the applied version had lines set aside
 
 	cancel context.CancelFunc
 	done   sync.WaitGroup
