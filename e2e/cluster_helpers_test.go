@@ -1,12 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -20,14 +16,15 @@ import (
 	"time"
 
 	"github.com/healthfailover/healthfailover/internal/corednsproc"
+	"github.com/healthfailover/healthfailover/internal/nginxproc"
+	"github.com/healthfailover/healthfailover/internal/replicas"
 	"github.com/miekg/dns"
 )
 
-// The cluster tests run replicas of one CoreDNS configuration side by side:
-// a replica shares its checks only with replicas whose server blocks have
-// the same keys (zones and port), so on one machine every replica serves
-// the same DNS port on an address of its own (the bind plugin), and its
-// ready, metrics, status and gossip listeners on that address too.
+// The cluster tests run replicas of one CoreDNS configuration side by side,
+// laid out by internal/replicas: every replica serves the same DNS port on
+// an address of its own, and its ready, metrics, status and gossip
+// listeners on that address too.
 
 // Timings of the cluster tests: short, so that a failover takes about a
 // second and the tests a few seconds each.
@@ -36,119 +33,31 @@ const (
 	clusterThreshold = 2
 )
 
-// clusterPorts are the ports every replica of a test uses, each on its own
-// address.
-type clusterPorts struct {
-	dns, ready, metrics, status, gossip int
-}
-
-// freeClusterPorts finds ports free on every one of ips: DNS and gossip for
-// UDP and TCP, the HTTP ones for TCP.
-func freeClusterPorts(t *testing.T, ips ...string) clusterPorts {
-	t.Helper()
-	var taken []int
-	pick := func(udp bool) int {
-		p := freePortOnAll(t, udp, taken, ips)
-		taken = append(taken, p)
-		return p
-	}
-	return clusterPorts{dns: pick(true), ready: pick(false), metrics: pick(false), status: pick(false), gossip: pick(true)}
-}
-
-// freePortOnAll tries ports from a random place below the kernel's
-// ephemeral range, so that two runs at once seldom try the same ones.
-func freePortOnAll(t *testing.T, udp bool, except []int, ips []string) int {
-	t.Helper()
-	start := 20000 + rand.IntN(10000)
-	for i := range 2000 {
-		port := start + i
-		if !slices.Contains(except, port) && portFreeFor(port, udp, ips) {
-			return port
-		}
-	}
-	t.Fatalf("no port free on all of %v from %d on", ips, start)
-	return 0
-}
-
-func portFreeFor(port int, udp bool, ips []string) bool {
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		held = append(held, l)
-		if udp {
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return false
-			}
-			held = append(held, u)
-		}
-	}
-	return true
-}
-
 // replica is one CoreDNS of a cluster. On the host it listens on its own
 // loopback address; in a network namespace (ns) it serves DNS, ready,
-// metrics and status on the namespace's 127.0.0.1 and gossips on ip.
+// metrics and status on the namespace's 127.0.0.1 and gossips on IP.
 type replica struct {
-	name     string // the test's name for it: r1, r2, …
-	ip       string // gossip address, and where it serves on the host
-	ns       string
-	ports    clusterPorts
-	corefile string
-	bin      []string // the command that runs CoreDNS; default corednsBin
+	replicas.Replica        // where it listens, and its /metrics and /status
+	name             string // the test's name for it: r1, r2, …
+	ns               string
+	corefile         string
+	bin              []string // the command that runs CoreDNS; default corednsBin
 
 	proc   *corednsproc.Process
 	member string // its memberlist name in this life, from its log
 	lives  int
 }
 
-// serveIP is where the replica answers DNS, /ready, /metrics and /status.
-func (r *replica) serveIP() string {
-	if r.ns != "" {
-		return "127.0.0.1"
-	}
-	return r.ip
-}
-
-func (r *replica) dnsAddr() string { return net.JoinHostPort(r.serveIP(), strconv.Itoa(r.ports.dns)) }
-func (r *replica) gossipAddr() string {
-	return net.JoinHostPort(r.ip, strconv.Itoa(r.ports.gossip))
-}
-
-// clusterBlock is one server block of a replica: zone on the shared DNS
+// serverBlock is one server block of a replica: zone on the shared DNS
 // port, with ready, prometheus and the plugin's status on the replica's
-// address, and a cluster block gossiping on it and joining join. opts are
-// more lines of the cluster block, body the checks and records.
+// address, and a cluster block gossiping on it and joining join. opts is
+// one more line of the cluster block, body the checks and records.
 func (r *replica) serverBlock(zone string, join []string, opts, body string) string {
-	joinLine := ""
-	if len(join) > 0 {
-		joinLine = "join " + strings.Join(join, " ")
+	var more []string
+	if opts != "" {
+		more = []string{opts}
 	}
-	ip := r.serveIP()
-	return fmt.Sprintf(`%s:%d {
-    bind %s
-    ready %s:%d
-    prometheus %s:%d
-    healthfailover %s {
-        status %s:%d
-        cluster {
-            bind %s
-            %s
-            %s
-        }
-%s
-    }
-}
-`, zone, r.ports.dns, ip, ip, r.ports.ready, ip, r.ports.metrics, zone, ip, r.ports.status, r.gossipAddr(), joinLine, opts, body)
+	return r.ServerBlock(replicas.Block{Zone: zone, Status: true, Cluster: true, Join: join, Options: more, Body: body})
 }
 
 // newReplicas makes n replicas on the host at prefix.1 … prefix.n, all
@@ -159,12 +68,15 @@ func newReplicas(t *testing.T, prefix string, n int, zone, opts, body string) []
 	for i := 1; i <= n; i++ {
 		ips = append(ips, fmt.Sprintf("%s.%d", prefix, i))
 	}
-	ports := freeClusterPorts(t, ips...)
+	ports, err := replicas.FreePorts(ips...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var rs []*replica
 	var join []string
 	for i, ip := range ips {
-		rs = append(rs, &replica{name: fmt.Sprintf("r%d", i+1), ip: ip, ports: ports})
-		join = append(join, rs[i].gossipAddr())
+		rs = append(rs, &replica{Replica: replicas.Replica{IP: ip, Ports: ports, HTTP: httpClientIn("")}, name: fmt.Sprintf("r%d", i+1)})
+		join = append(join, rs[i].GossipAddr())
 	}
 	for _, r := range rs {
 		r.corefile = r.serverBlock(zone, join, opts, body)
@@ -200,7 +112,7 @@ func (r *replica) start(t *testing.T) {
 			t.Errorf("%s still running 10s after SIGTERM; killed it", r.name)
 		}
 		if t.Failed() {
-			t.Logf("%s (%s, life %d) Corefile:\n%s\noutput:\n%s", r.name, r.ip, life, r.corefile, p.Output())
+			t.Logf("%s (%s, life %d) Corefile:\n%s\noutput:\n%s", r.name, r.IP, life, r.corefile, p.Output())
 		}
 	})
 	deadline := time.Now().Add(15 * time.Second)
@@ -224,7 +136,7 @@ func (r *replica) waitReady(t *testing.T, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		code, body, err := r.get("/ready", r.ports.ready)
+		code, body, err := r.Get("/ready", r.Ports.Ready)
 		if err == nil && code == http.StatusOK {
 			return
 		}
@@ -262,31 +174,21 @@ func (r *replica) kill(t *testing.T) {
 	}
 }
 
-// httpClient reaches a replica in its namespace.
-func (r *replica) httpClient() *http.Client {
+// httpClientIn reaches a replica in the network namespace ns ("" for the
+// host's).
+func httpClientIn(ns string) *http.Client {
 	return &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{
 		Proxy:             nil,
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return dialIn(r.ns, network, addr, 2*time.Second)
+			return dialIn(ns, network, addr, 2*time.Second)
 		},
 	}}
 }
 
-// get fetches path from the replica's HTTP listener at port.
-func (r *replica) get(path string, port int) (int, string, error) {
-	resp, err := r.httpClient().Get("http://" + net.JoinHostPort(r.serveIP(), strconv.Itoa(port)) + path)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	return resp.StatusCode, string(body), err
-}
-
 // query asks the replica for name's A records over UDP.
 func (r *replica) query(name string) (reply, error) {
-	conn, err := dialIn(r.ns, "udp", r.dnsAddr(), 2*time.Second)
+	conn, err := dialIn(r.ns, "udp", r.DNSAddr(), 2*time.Second)
 	if err != nil {
 		return reply{}, err
 	}
@@ -322,102 +224,13 @@ func (r *replica) answer(name string) string {
 	return strings.Join(resp.addrs, ",")
 }
 
-// clusterStatus is what a replica's /status says of one check in a cluster.
-type clusterStatus struct {
-	Block   string `json:"block"`
-	Name    string `json:"name"`
-	Healthy bool   `json:"healthy"`
-	Cluster *struct {
-		Observers []string `json:"observers"`
-		Views     []struct {
-			Member     string  `json:"member"`
-			Observer   bool    `json:"observer"`
-			Fresh      bool    `json:"fresh"`
-			Healthy    bool    `json:"healthy"`
-			Message    string  `json:"message"`
-			AgeSeconds float64 `json:"age_seconds"`
-		} `json:"views"`
-	} `json:"cluster"`
-}
-
-// checkStatus reads /status and returns the check named check of the block
-// whose key starts with zone.
-func (r *replica) checkStatus(zone, check string) (clusterStatus, error) {
-	code, body, err := r.get("/status", r.ports.status)
-	if err != nil {
-		return clusterStatus{}, err
-	}
-	if code != http.StatusOK {
-		return clusterStatus{}, fmt.Errorf("/status: %d", code)
-	}
-	var doc struct {
-		Checks []clusterStatus `json:"checks"`
-	}
-	if err := json.Unmarshal([]byte(body), &doc); err != nil {
-		return clusterStatus{}, fmt.Errorf("/status: %v", err)
-	}
-	for _, c := range doc.Checks {
-		if c.Name == check && strings.HasPrefix(strings.TrimPrefix(c.Block, "dns://"), zone) {
-			if c.Cluster == nil {
-				return c, fmt.Errorf("/status: check %s of %s has no cluster section", check, c.Block)
-			}
-			return c, nil
-		}
-	}
-	return clusterStatus{}, fmt.Errorf("/status has no check %s in %s: %s", check, zone, body)
-}
-
-// view is whether the replica holds a fresh view of check by member, and
-// what it says.
-func (s clusterStatus) view(member string) (fresh, healthy bool) {
-	for _, v := range s.Cluster.Views {
-		if v.Member == member {
-			return v.Fresh, v.Healthy
-		}
-	}
-	return false, false
-}
-
-// metrics reads the replica's /metrics.
-func (r *replica) metrics() (string, error) {
-	code, body, err := r.get("/metrics", r.ports.metrics)
-	if err == nil && code != http.StatusOK {
-		err = fmt.Errorf("/metrics: %d", code)
-	}
-	return body, err
-}
-
-// metricSum adds up the samples of the metric name in text whose labels
-// contain every one of match (such as `reason="malformed"`).
-func metricSum(text, name string, match ...string) float64 {
-	var sum float64
-	sc := bufio.NewScanner(strings.NewReader(text))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		labels := line[:i]
-		ok := true
-		for _, m := range match {
-			ok = ok && strings.Contains(labels, m)
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil && ok {
-			sum += v
-		}
-	}
-	return sum
-}
-
 // metric reads one sum from the replica's /metrics; -1 when it cannot.
 func (r *replica) metric(name string, match ...string) float64 {
-	text, err := r.metrics()
+	v, err := r.Metric(name, match...)
 	if err != nil {
 		return -1
 	}
-	return metricSum(text, name, match...)
+	return v
 }
 
 // waitFor polls cond every 50 ms until it holds, and fails the test after
@@ -474,6 +287,40 @@ func allAnswer(rs []*replica, name, want string) (bool, string) {
 	return ok, strings.Join(got, " ")
 }
 
+// pollAnswers asks every replica of rs for name, over and over, until the
+// stop it returns is called; stop returns how many answers were asked and
+// the first ten that were not want.
+func pollAnswers(rs []*replica, name, want string) (stop func() (polls int, changed []string)) {
+	var (
+		polls   int
+		changed []string
+	)
+	done, polled := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(polled)
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			for _, r := range rs {
+				a := r.answer(name)
+				polls++
+				if a != want && len(changed) < 10 {
+					changed = append(changed, fmt.Sprintf("%s answered %q", r.name, a))
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	return func() (int, []string) {
+		close(done)
+		<-polled // the goroutine's writes happen before this
+		return polls, changed
+	}
+}
+
 // memberOf maps member names to replicas.
 func memberOf(rs []*replica) map[string]*replica {
 	m := map[string]*replica{}
@@ -486,13 +333,12 @@ func memberOf(rs []*replica) map[string]*replica {
 // countedNginx is a real nginx that logs every request, so that the tests
 // count the probes that reach a backend; it may run in a network namespace.
 type countedNginx struct {
-	name   string
-	ip     string
-	port   int
-	ns     string
-	argv   []string // the command that runs nginx
-	prefix string
-	proc   *corednsproc.Process
+	name string
+	ip   string
+	ns   string
+	argv []string // the command that runs nginx
+	conf nginxproc.Config
+	proc *corednsproc.Process
 }
 
 // startCountedNginx writes the config and starts nginx on ip:port; it is
@@ -504,12 +350,17 @@ func startCountedNginx(t *testing.T, name, ns, ip string, port int, in func(name
 	if err := os.Chmod(prefix, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	b := &countedNginx{name: name, ip: ip, port: port, ns: ns, prefix: prefix}
-	conf := filepath.Join(prefix, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(b.config()), 0o644); err != nil {
+	b := &countedNginx{name: name, ip: ip, ns: ns, conf: nginxproc.Config{
+		Prefix:      prefix,
+		Listen:      net.JoinHostPort(ip, strconv.Itoa(port)),
+		Connections: 256,
+		AccessLog:   true,
+		Page:        name,
+	}}
+	if err := b.conf.Write(); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-c", conf, "-p", prefix, "-e", filepath.Join(prefix, "error.log"), "-g", "daemon off;"}
+	args := b.conf.Args()
 	b.argv = append([]string{nginxBin}, args...)
 	if in != nil {
 		b.argv = in(nginxBin, args...)
@@ -519,42 +370,14 @@ func startCountedNginx(t *testing.T, name, ns, ip string, port int, in func(name
 			t.Logf("nginx %s ignored SIGTERM; killed it", name)
 		}
 		if t.Failed() && b.proc != nil {
-			errLog, _ := os.ReadFile(filepath.Join(prefix, "error.log"))
-			t.Logf("nginx %s (%s) error.log:\n%s%s", name, b.addr(), errLog, b.proc.Output())
+			t.Logf("nginx %s (%s) error.log:\n%s%s", name, b.addr(), b.conf.ErrorLog(), b.proc.Output())
 		}
 	})
 	b.start(t)
 	return b
 }
 
-func (b *countedNginx) addr() string { return net.JoinHostPort(b.ip, strconv.Itoa(b.port)) }
-
-func (b *countedNginx) config() string {
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	p := b.prefix
-	return fmt.Sprintf(`%s
-worker_processes 1;
-pid %s/nginx.pid;
-error_log %s/error.log;
-events { worker_connections 256; }
-http {
-    access_log %s/access.log;
-    client_body_temp_path %s/body;
-    proxy_temp_path %s/proxy;
-    fastcgi_temp_path %s/fastcgi;
-    uwsgi_temp_path %s/uwsgi;
-    scgi_temp_path %s/scgi;
-    default_type text/plain;
-    server {
-        listen %s;
-        location / { return 200 "%s\n"; }
-    }
-}
-`, user, p, p, p, p, p, p, p, p, b.addr(), b.name)
-}
+func (b *countedNginx) addr() string { return b.conf.Listen }
 
 // start runs nginx and returns once its port accepts connections.
 func (b *countedNginx) start(t *testing.T) {
@@ -572,8 +395,7 @@ func (b *countedNginx) start(t *testing.T) {
 			return
 		}
 		if p.Exited() {
-			errLog, _ := os.ReadFile(filepath.Join(b.prefix, "error.log"))
-			t.Fatalf("nginx %s exited at start (%v):\n%s%s", b.name, p.State(), errLog, p.Output())
+			t.Fatalf("nginx %s exited at start (%v):\n%s%s", b.name, p.State(), b.conf.ErrorLog(), p.Output())
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("nginx %s does not accept connections on %s: %v", b.name, b.addr(), err)
@@ -593,11 +415,11 @@ func (b *countedNginx) stop(t *testing.T) {
 // requests counts the requests for path in the access log so far.
 func (b *countedNginx) requests(t *testing.T, path string) int {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(b.prefix, "access.log"))
-	if err != nil && !os.IsNotExist(err) {
+	n, err := b.conf.Requests(path)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.Count(string(data), `"GET `+path+` `)
+	return n
 }
 
 // check is a healthfailover check of the cluster tests against b's path.

@@ -36,9 +36,9 @@ func TestClusterJoinUnreachable(t *testing.T) {
 		t.Errorf("r1 counts %v members, want 1 (itself)", m)
 	}
 	waitAnswers(t, rs[:1], name, east.ip, 5*time.Second)
-	if st, err := r1.checkStatus(zone, "east"); err != nil {
+	if st, err := r1.CheckStatus(zone, "east"); err != nil {
 		t.Error(err)
-	} else if fresh, healthy := st.view(r1.member); !fresh || !healthy {
+	} else if v, _ := st.View(r1.member); !v.Fresh || !v.Healthy {
 		t.Errorf("r1 alone holds no fresh healthy view of its own: %+v", st.Cluster)
 	}
 
@@ -50,12 +50,12 @@ func TestClusterJoinUnreachable(t *testing.T) {
 	report(t, "r1 and r2 joined %s after r2 was ready (r1 retries every 10s)", time.Since(joined).Round(time.Millisecond))
 	waitFor(t, 10*time.Second, "r1 and r2 hold fresh views of each other", func() (bool, string) {
 		for _, r := range rs[:2] {
-			st, err := r.checkStatus(zone, "east")
+			st, err := r.CheckStatus(zone, "east")
 			if err != nil {
 				return false, err.Error()
 			}
 			for _, other := range rs[:2] {
-				if fresh, _ := st.view(other.member); !fresh {
+				if v, _ := st.View(other.member); !v.Fresh {
 					return false, r.name + " has no fresh view of " + other.name
 				}
 			}

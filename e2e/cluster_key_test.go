@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -46,7 +45,7 @@ func TestClusterKeyAndGarbage(t *testing.T) {
 	rs := newReplicas(t, prefix, 4, zone, "", body)
 	var join []string
 	for _, r := range rs[:3] {
-		join = append(join, r.gossipAddr())
+		join = append(join, r.GossipAddr())
 	}
 	r1, r2, r3, plain := rs[0], rs[1], rs[2], rs[3]
 	r1.corefile = r1.serverBlock(zone, join, "key_file "+shared, body)
@@ -59,12 +58,12 @@ func TestClusterKeyAndGarbage(t *testing.T) {
 	waitMembers(t, pair, 2, 20*time.Second)
 	waitFor(t, 10*time.Second, "r1 and r2 hold fresh views of each other", func() (bool, string) {
 		for _, r := range pair {
-			st, err := r.checkStatus(zone, "east")
+			st, err := r.CheckStatus(zone, "east")
 			if err != nil {
 				return false, err.Error()
 			}
 			for _, o := range pair {
-				if fresh, healthy := st.view(o.member); !fresh || !healthy {
+				if v, _ := st.View(o.member); !v.Fresh || !v.Healthy {
 					return false, fmt.Sprintf("%s's views: %+v", r.name, st.Cluster.Views)
 				}
 			}
@@ -88,51 +87,25 @@ func TestClusterKeyAndGarbage(t *testing.T) {
 			}
 		}
 	}
-	if st, err := r1.checkStatus(zone, "east"); err != nil {
+	if st, err := r1.CheckStatus(zone, "east"); err != nil {
 		t.Error(err)
-	} else if _, ok := viewOf(st, r3.member); ok {
+	} else if _, ok := st.View(r3.member); ok {
 		t.Errorf("r1 holds a view of r3, which has another key: %+v", st.Cluster.Views)
 	}
 	waitAnswers(t, rs, name, east.ip, 5*time.Second)
 
 	// Garbage, while every replica is asked all along.
 	malformedBefore := plain.metric("coredns_healthfailover_cluster_messages_dropped_total", `reason="malformed"`)
-	var (
-		mu      sync.Mutex
-		polls   int
-		changed []string
-	)
-	stop, polled := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(polled)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, r := range rs {
-				a := r.answer(name)
-				mu.Lock()
-				polls++
-				if a != east.ip && len(changed) < 10 {
-					changed = append(changed, fmt.Sprintf("%s answered %q", r.name, a))
-				}
-				mu.Unlock()
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	stopPolling := pollAnswers(rs, name, east.ip)
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("garbage seed %d", seed)
 	rnd := mrand.New(mrand.NewPCG(seed, 1))
 	for _, target := range []*replica{r1, plain} {
-		sendGarbage(t, rnd, target.gossipAddr())
+		sendGarbage(t, rnd, target.GossipAddr())
 	}
 	// The garbage is in the sockets; let it be read before judging.
 	time.Sleep(time.Second)
-	close(stop)
-	<-polled
+	polls, changed := stopPolling()
 
 	for _, r := range rs {
 		if r.proc.Exited() {
@@ -153,16 +126,6 @@ func TestClusterKeyAndGarbage(t *testing.T) {
 	if malformed < 1 {
 		t.Errorf("the replica without a key counted no malformed message after %d user messages of garbage", garbageUserMessages)
 	}
-}
-
-// viewOf finds member's view in a check's status.
-func viewOf(st clusterStatus, member string) (healthy, ok bool) {
-	for _, v := range st.Cluster.Views {
-		if v.Member == member {
-			return v.Healthy, true
-		}
-	}
-	return false, false
 }
 
 const garbageUserMessages = 200

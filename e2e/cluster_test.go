@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -54,7 +53,7 @@ func TestClusterProbeLoad(t *testing.T) {
 		waitFor(t, 10*time.Second, fmt.Sprintf("%d replicas agree on %d observers", n, want), func() (bool, string) {
 			var lists []string
 			for _, r := range live {
-				st, err := r.checkStatus(zone, "east")
+				st, err := r.CheckStatus(zone, "east")
 				if err != nil {
 					return false, err.Error()
 				}
@@ -117,7 +116,7 @@ func TestClusterProbeLoad(t *testing.T) {
 // mustObservers is the check east's observers as the replica sees them; nil
 // when /status cannot be read.
 func (r *replica) mustObservers(zone string) []string {
-	st, err := r.checkStatus(zone, "east")
+	st, err := r.CheckStatus(zone, "east")
 	if err != nil {
 		return nil
 	}
@@ -242,7 +241,7 @@ func TestClusterReplicaLoss(t *testing.T) {
 	waitMembers(t, rs, 4, 20*time.Second)
 	waitAnswers(t, rs, name, east.ip, 10*time.Second)
 
-	st, err := rs[0].checkStatus(zone, "east")
+	st, err := rs[0].CheckStatus(zone, "east")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,33 +261,7 @@ func TestClusterReplicaLoss(t *testing.T) {
 
 	// Ask every survivor, over and over, from the kill until the new
 	// observer shows.
-	var (
-		mu      sync.Mutex
-		polls   int
-		changed []string
-	)
-	stop := make(chan struct{})
-	polled := make(chan struct{})
-	go func() {
-		defer close(polled)
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			for _, r := range survivors {
-				a := r.answer(name)
-				mu.Lock()
-				polls++
-				if a != east.ip && len(changed) < 10 {
-					changed = append(changed, fmt.Sprintf("%s answered %q", r.name, a))
-				}
-				mu.Unlock()
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}()
+	stopPolling := pollAnswers(survivors, name, east.ip)
 	killed := time.Now()
 	victim.kill(t)
 	dead := victim.member
@@ -303,8 +276,7 @@ func TestClusterReplicaLoss(t *testing.T) {
 		return ok, strings.Join(lists, " ")
 	})
 	detected := time.Since(killed)
-	close(stop)
-	<-polled
+	polls, changed := stopPolling()
 	report(t, "the check has a new observer on every survivor %s after the SIGKILL; %d answers asked meanwhile", detected.Round(time.Millisecond), polls)
 	if polls < len(survivors) {
 		t.Errorf("only %d answers asked while the observer was replaced", polls)

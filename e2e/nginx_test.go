@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/healthfailover/healthfailover/internal/corednsproc"
+	"github.com/healthfailover/healthfailover/internal/nginxproc"
 )
 
 // webServer is one real nginx process serving a fixed page and /health on
@@ -57,37 +57,11 @@ func startWebServer(t *testing.T, name, ip string, port int) *webServer {
 	return w
 }
 
-// config is a self-contained nginx configuration: everything nginx writes
-// (pid, logs, temp files) stays in the prefix, so no root-owned default path
-// is needed and parallel servers do not collide.
+// config is a self-contained nginx configuration (internal/nginxproc):
+// everything nginx writes (pid, logs, temp files) stays in the prefix, so no
+// root-owned default path is needed and parallel servers do not collide.
 func (w *webServer) config() string {
-	user := ""
-	if os.Geteuid() == 0 {
-		// As root nginx would switch its worker to www-data, which may not
-		// exist in a container.
-		user = "user root;"
-	}
-	p := w.prefix
-	return fmt.Sprintf(`%s
-worker_processes 1;
-pid %s/nginx.pid;
-error_log %s/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %s/body;
-    proxy_temp_path %s/proxy;
-    fastcgi_temp_path %s/fastcgi;
-    uwsgi_temp_path %s/uwsgi;
-    scgi_temp_path %s/scgi;
-    default_type text/plain;
-    server {
-        listen %s;
-        location = /health { return 200 "OK\n"; }
-        location / { return 200 "%s\n"; }
-    }
-}
-`, user, p, p, p, p, p, p, p, net.JoinHostPort(w.ip, strconv.Itoa(w.port)), w.name)
+	return nginxproc.Config{Prefix: w.prefix, Listen: w.addr(), Connections: 64, Health: true, Page: w.name}.String()
 }
 
 func (w *webServer) addr() string { return net.JoinHostPort(w.ip, strconv.Itoa(w.port)) }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/healthfailover/healthfailover/internal/replicas"
 )
 
 // TestClusterPartition: three replicas, each in a network namespace of its
@@ -35,16 +37,10 @@ func TestClusterPartition(t *testing.T) {
 		return lab.command(backends, name, args...)
 	})
 
-	// In its own namespace every replica has the same ports free.
-	ports := clusterPorts{dns: 5300, ready: 8181, metrics: 9153, status: 9154, gossip: 7946}
-	var rs []*replica
+	rs := nsReplicas(t, lab, 3)
 	var join []string
-	for i := 1; i <= 3; i++ {
-		r := &replica{name: fmt.Sprintf("r%d", i), ip: fmt.Sprintf("10.250.0.%d", 10+i), ports: ports}
-		r.ns = lab.add(t, r.name, r.ip+"/24")
-		r.bin = lab.command(r.ns, corednsBin)
-		rs = append(rs, r)
-		join = append(join, r.gossipAddr())
+	for _, r := range rs {
+		join = append(join, r.GossipAddr())
 	}
 	check := clusterCheck("east", primary, "/health")
 	for _, r := range rs {
@@ -69,12 +65,12 @@ func TestClusterPartition(t *testing.T) {
 		waitFor(t, 20*time.Second, "every replica holds the unhealthy views of "+strings.Join(names, ", "), func() (bool, string) {
 			for _, r := range rs {
 				for _, zone := range []string{"q18.test", "q50.test"} {
-					st, err := r.checkStatus(zone, "east")
+					st, err := r.CheckStatus(zone, "east")
 					if err != nil {
 						return false, err.Error()
 					}
 					for _, o := range off {
-						if fresh, healthy := st.view(o.member); !fresh || healthy {
+						if v, _ := st.View(o.member); !v.Fresh || v.Healthy {
 							return false, fmt.Sprintf("%s, %s: %+v", r.name, zone, st.Cluster.Views)
 						}
 					}
@@ -109,6 +105,23 @@ func TestClusterPartition(t *testing.T) {
 	if primary.requests(t, "/health") == 0 {
 		t.Errorf("no probe reached the primary's nginx")
 	}
+}
+
+// nsReplicas makes n replicas, r1 … rn, at 10.250.0.11 … and each in a
+// network namespace of its own in lab: there every replica has the same
+// ports free, and serves on the namespace's 127.0.0.1. Nothing starts.
+func nsReplicas(t *testing.T, lab *netnsLab, n int) []*replica {
+	t.Helper()
+	ports := replicas.Ports{DNS: 5300, Ready: 8181, Metrics: 9153, Status: 9154, Gossip: 7946}
+	var rs []*replica
+	for i := 1; i <= n; i++ {
+		r := &replica{Replica: replicas.Replica{IP: fmt.Sprintf("10.250.0.%d", 10+i), Serve: "127.0.0.1", Ports: ports}, name: fmt.Sprintf("r%d", i)}
+		r.ns = lab.add(t, r.name, r.IP+"/24")
+		r.HTTP = httpClientIn(r.ns)
+		r.bin = lab.command(r.ns, corednsBin)
+		rs = append(rs, r)
+	}
+	return rs
 }
 
 // holdAnswers asks every replica for each name, over and over for d, and
@@ -152,14 +165,9 @@ func TestClusterJoinSilentPeers(t *testing.T) {
 	backend := startCountedNginx(t, "PRIMARY", sink, sinkIP, 8080, func(name string, args ...string) []string {
 		return lab.command(sink, name, args...)
 	})
-	ports := clusterPorts{dns: 5300, ready: 8181, metrics: 9153, status: 9154, gossip: 7946}
-	var rs []*replica
-	for i := 1; i <= 2; i++ {
-		r := &replica{name: fmt.Sprintf("r%d", i), ip: fmt.Sprintf("10.250.0.%d", 10+i), ports: ports}
-		r.ns = lab.add(t, r.name, r.ip+"/24")
-		r.bin = lab.command(r.ns, corednsBin)
+	rs := nsReplicas(t, lab, 2)
+	for _, r := range rs {
 		lab.run(t, "-n", r.ns, "route", "add", "10.99.0.0/16", "via", sinkIP)
-		rs = append(rs, r)
 	}
 	r1, r2 := rs[0], rs[1]
 	body := clusterCheck("east", backend, "/health") + clusterRecord(name, sinkIP, "10.250.0.3")
@@ -167,7 +175,7 @@ func TestClusterJoinSilentPeers(t *testing.T) {
 	for i := 1; i <= silent; i++ {
 		join = append(join, fmt.Sprintf("10.99.0.%d:7946", i))
 	}
-	r1.corefile = r1.serverBlock("example.org", append(join, r2.gossipAddr()), "", body)
+	r1.corefile = r1.serverBlock("example.org", append(join, r2.GossipAddr()), "", body)
 	r2.corefile = r2.serverBlock("example.org", nil, "", body)
 	startAll(t, rs[1:])
 

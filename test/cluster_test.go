@@ -9,32 +9,18 @@ import (
 	"time"
 
 	"github.com/healthfailover/healthfailover/internal/inprocess"
+	"github.com/healthfailover/healthfailover/internal/replicas"
 )
 
-// clusterStatus is the part of /status a cluster adds to each check.
-type clusterStatus struct {
-	Checks []struct {
-		Name    string `json:"name"`
-		Healthy bool   `json:"healthy"`
-		Cluster *struct {
-			Observers []string `json:"observers"`
-			Views     []struct {
-				Member   string `json:"member"`
-				Observer bool   `json:"observer"`
-				Fresh    bool   `json:"fresh"`
-				Healthy  bool   `json:"healthy"`
-			} `json:"views"`
-		} `json:"cluster"`
-	} `json:"checks"`
-}
-
-func readClusterStatus(t *testing.T, addr string) clusterStatus {
+// readClusterStatus reads the /status at addr: each check, and what a
+// cluster adds to it.
+func readClusterStatus(t *testing.T, addr string) replicas.Status {
 	t.Helper()
 	code, body := httpGet(t, "http://"+addr+"/status")
 	if code != 200 {
 		t.Fatalf("/status: %d", code)
 	}
-	var st clusterStatus
+	var st replicas.Status
 	if err := json.Unmarshal([]byte(body), &st); err != nil {
 		t.Fatal(err)
 	}

@@ -506,11 +506,11 @@ func measureScale(c config) (bool, error) {
 				}
 				var bytes float64
 				if clustered {
-					if bytes, err = r.metric("coredns_healthfailover_cluster_gossip_bytes_total"); err != nil {
+					if bytes, err = r.Metric("coredns_healthfailover_cluster_gossip_bytes_total"); err != nil {
 						return nil, err
 					}
 				}
-				probes, err := r.metric("coredns_healthfailover_probes_total")
+				probes, err := r.Metric("coredns_healthfailover_probes_total")
 				if err != nil {
 					return nil, err
 				}

@@ -1,12 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,74 +11,17 @@ import (
 	"time"
 
 	"github.com/healthfailover/healthfailover/internal/corednsproc"
+	"github.com/healthfailover/healthfailover/internal/replicas"
 	"github.com/miekg/dns"
 )
-
-// ports are the ports every replica uses, each on its own loopback
-// address: replicas share a check only when their server blocks have the
-// same keys, the DNS port included.
-type ports struct{ dns, ready, metrics, gossip int }
-
-// freePorts finds ports free on every one of ips (DNS and gossip for UDP
-// and TCP), from a random place below the ephemeral range.
-func freePorts(ips []string) (ports, error) {
-	var taken []int
-	pick := func(udp bool) (int, error) {
-		start := 20000 + rand.IntN(10000)
-		for port := start; port < start+2000; port++ {
-			if !slices.Contains(taken, port) && portFree(port, udp, ips) {
-				taken = append(taken, port)
-				return port, nil
-			}
-		}
-		return 0, fmt.Errorf("no port free on all of %v", ips)
-	}
-	var p ports
-	var err error
-	for _, f := range []struct {
-		port *int
-		udp  bool
-	}{{&p.dns, true}, {&p.ready, false}, {&p.metrics, false}, {&p.gossip, true}} {
-		if *f.port, err = pick(f.udp); err != nil {
-			return p, err
-		}
-	}
-	return p, nil
-}
-
-func portFree(port int, udp bool, ips []string) bool {
-	var held []io.Closer
-	defer func() {
-		for _, c := range held {
-			c.Close()
-		}
-	}()
-	for _, ip := range ips {
-		addr := net.JoinHostPort(ip, strconv.Itoa(port))
-		l, err := net.Listen("tcp", addr)
-		if err != nil {
-			return false
-		}
-		held = append(held, l)
-		if udp {
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				return false
-			}
-			held = append(held, u)
-		}
-	}
-	return true
-}
 
 // replica is one CoreDNS of the cluster (or, without `cluster`, one of
 // several independent servers with the same configuration).
 type replica struct {
-	name  string
-	ip    string
-	ports ports
-	dir   string
-	proc  *corednsproc.Process
+	replicas.Replica
+	name string
+	dir  string
+	proc *corednsproc.Process
 }
 
 // group is the replicas of one measurement, on prefix.1 … prefix.n.
@@ -100,7 +38,7 @@ func newGroup(bin, work, prefix string, n int) (*group, error) {
 	for i := 1; i <= n; i++ {
 		ips = append(ips, fmt.Sprintf("%s.%d", prefix, i))
 	}
-	p, err := freePorts(ips)
+	p, err := replicas.FreePorts(ips...)
 	if err != nil {
 		return nil, err
 	}
@@ -110,38 +48,19 @@ func newGroup(bin, work, prefix string, n int) (*group, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
 		}
-		g.replicas = append(g.replicas, &replica{name: fmt.Sprintf("r%d", i+1), ip: ip, ports: p, dir: dir})
+		g.replicas = append(g.replicas, &replica{Replica: replicas.Replica{IP: ip, Ports: p}, name: fmt.Sprintf("r%d", i+1), dir: dir})
 	}
 	return g, nil
 }
-
-func (r *replica) dnsAddr() string    { return net.JoinHostPort(r.ip, strconv.Itoa(r.ports.dns)) }
-func (r *replica) gossipAddr() string { return net.JoinHostPort(r.ip, strconv.Itoa(r.ports.gossip)) }
 
 // corefile is the replica's server block; clusterOpts nil means no
 // cluster block at all.
 func (g *group) corefile(r *replica, clusterOpts []string, body string) string {
 	var join []string
 	for _, o := range g.replicas {
-		join = append(join, o.gossipAddr())
+		join = append(join, o.GossipAddr())
 	}
-	cluster := ""
-	if clusterOpts != nil {
-		cluster = fmt.Sprintf("        cluster {\n            bind %s\n            join %s\n", r.gossipAddr(), strings.Join(join, " "))
-		for _, o := range clusterOpts {
-			cluster += "            " + o + "\n"
-		}
-		cluster += "        }\n"
-	}
-	return fmt.Sprintf(`%s:%d {
-    bind %s
-    ready %s:%d
-    prometheus %s:%d
-    healthfailover %s {
-%s%s
-    }
-}
-`, g.zone, r.ports.dns, r.ip, r.ip, r.ports.ready, r.ip, r.ports.metrics, g.zone, cluster, body)
+	return r.ServerBlock(replicas.Block{Zone: g.zone, Cluster: clusterOpts != nil, Join: join, Options: clusterOpts, Body: body})
 }
 
 // start runs replica r and waits for its /ready.
@@ -151,7 +70,7 @@ func (g *group) start(r *replica, clusterOpts []string, body string) error {
 		return err
 	}
 	r.proc = p
-	if err := p.WaitReady(net.JoinHostPort(r.ip, strconv.Itoa(r.ports.ready)), 2*time.Minute); err != nil {
+	if err := p.WaitReady(r.ReadyAddr(), 2*time.Minute); err != nil {
 		return fmt.Errorf("%s: %v", r.name, err)
 	}
 	return nil
@@ -180,36 +99,6 @@ func (g *group) errorLines() []string {
 		}
 	}
 	return bad
-}
-
-var httpClient = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-
-// metric is the sum of the samples of name whose labels contain every one
-// of match, from the replica's /metrics.
-func (r *replica) metric(name string, match ...string) (float64, error) {
-	resp, err := httpClient.Get("http://" + net.JoinHostPort(r.ip, strconv.Itoa(r.ports.metrics)) + "/metrics")
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var sum float64
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		ok := true
-		for _, m := range match {
-			ok = ok && strings.Contains(line[:i], m)
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil && ok {
-			sum += v
-		}
-	}
-	return sum, sc.Err()
 }
 
 // cpuTicks is the replica's user+system CPU time, in clock ticks.
@@ -244,7 +133,7 @@ type asker struct {
 
 func newAsker(r *replica) (*asker, error) {
 	c := &dns.Client{Net: "udp", Timeout: 200 * time.Millisecond}
-	conn, err := c.Dial(r.dnsAddr())
+	conn, err := c.Dial(r.DNSAddr())
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +170,7 @@ func (g *group) waitMembers(rs []*replica, n int, within time.Duration) error {
 		ok := true
 		var got []string
 		for _, r := range rs {
-			m, err := r.metric("coredns_healthfailover_cluster_members")
+			m, err := r.Metric("coredns_healthfailover_cluster_members")
 			ok = ok && err == nil && m == float64(n)
 			got = append(got, fmt.Sprintf("%s=%v", r.name, m))
 		}

@@ -1,9 +1,10 @@
-// Package loopback finds free ports on 127.0.0.1 for the servers the
-// demo, the end-to-end tests and the benchmarks start.
+// Package loopback finds free ports on loopback addresses for the servers
+// the demo, the end-to-end tests and the benchmarks start.
 package loopback
 
 import (
 	"errors"
+	"io"
 	"net"
 	"strconv"
 )
@@ -35,4 +36,31 @@ func TCPPort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// Free tells whether port is free for TCP, and with udp for UDP too, on
+// every one of ips: servers on several addresses can then share it.
+func Free(port int, udp bool, ips ...string) bool {
+	var held []io.Closer
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for _, ip := range ips {
+		addr := net.JoinHostPort(ip, strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return false
+		}
+		held = append(held, l)
+		if udp {
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				return false
+			}
+			held = append(held, u)
+		}
+	}
+	return true
 }
