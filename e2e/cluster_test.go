@@ -76,10 +76,33 @@ func TestClusterProbeLoad(t *testing.T) {
 			}
 			return out
 		}
-		before, probesBefore := east.requests(t, "/health"), probes()
-		time.Sleep(intervals * clusterInterval)
-		after, probesAfter := east.requests(t, "/health"), probes()
-		got := after - before
+		// The counts judge a cluster whose membership held: on a loaded
+		// machine a member may be suspected for a moment, which moves
+		// probing on purpose. Such a window is measured again.
+		stable := func() bool {
+			for _, r := range live {
+				st, err := r.CheckStatus(zone, "east")
+				if err != nil || r.metric("coredns_healthfailover_cluster_members") != float64(n) || !slices.Equal(st.Cluster.Observers, chosen) {
+					return false
+				}
+			}
+			return true
+		}
+		var got int
+		var probesBefore, probesAfter []float64
+		for attempt := 1; ; attempt++ {
+			before := east.requests(t, "/health")
+			probesBefore = probes()
+			time.Sleep(intervals * clusterInterval)
+			after := east.requests(t, "/health")
+			probesAfter = probes()
+			got = after - before
+			if stable() || attempt == 3 {
+				break
+			}
+			report(t, "%d replicas: membership or observers changed during window %d; measuring again", n, attempt)
+			time.Sleep(2 * clusterInterval)
+		}
 		counts[n] = got
 		report(t, "%d replicas, observers %d: %d requests at the backend in %d intervals (%.2f an interval)",
 			n, observers, got, intervals, float64(got)/intervals)
