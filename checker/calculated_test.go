@@ -96,15 +96,8 @@ func TestCalculatedLive(t *testing.T) {
 		return Spec{Name: name, Kind: HTTP, Address: addr, Interval: 250 * time.Millisecond,
 			FailureThreshold: 1, SuccessThreshold: 1}
 	}
-	c, err := New([]Spec{fast("up", up.addr()), fast("flip", flip.addr()),
+	c, rec := recorded(t, []Spec{fast("up", up.addr()), fast("flip", flip.addr()),
 		{Name: "both", Kind: Calculated, Children: []string{"up", "flip"}}}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &transitions{}
-	c.Subscribe(rec.add)
-	t.Cleanup(func() { c.Stop(); noLeak(t) })
-	c.Start(nil)
 	eventually(t, 5*time.Second, c.Ready, "ready")
 	flip.set(500, "")
 	eventually(t, 5*time.Second, func() bool { return !c.Healthy("both") }, "both unhealthy")

@@ -60,14 +60,7 @@ func TestFailoverAndBack(t *testing.T) {
 // threshold×interval.
 func TestFirstProbeFindsDeadPrimary(t *testing.T) {
 	s := Spec{Name: "primary", Kind: TCP, Address: closedAddr(t), Interval: time.Hour, FailureThreshold: 10}
-	c, err := New([]Spec{s}, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &transitions{}
-	c.Subscribe(rec.add)
-	t.Cleanup(func() { c.Stop(); noLeak(t) })
-	c.Start(nil)
+	c, rec := recorded(t, []Spec{s}, Options{})
 	eventually(t, 3*time.Second, func() bool { return c.Ready() && !c.Healthy("primary") }, "unhealthy after the first probe")
 	wantTransitions(t, rec.get(), "primary true->false connect_refused: connect: connection refused on the first probe")
 }

@@ -61,6 +61,23 @@ func started(t *testing.T, specs []Spec, opts Options) *Checker {
 	return c
 }
 
+// recorded is started, with every transition recorded from before Start.
+func recorded(t *testing.T, specs []Spec, opts Options) (*Checker, *transitions) {
+	t.Helper()
+	c, err := New(specs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &transitions{}
+	c.Subscribe(rec.add)
+	t.Cleanup(func() {
+		c.Stop()
+		noLeak(t)
+	})
+	c.Start(nil)
+	return c, rec
+}
+
 // noLeak fails when a goroutine of the checker's outlives Stop. Goroutines
 // of other tests' Checkers still running would show too, so tests that use
 // it do not run in parallel.

@@ -14,14 +14,7 @@ func TestForceHoldsHealthAndCalculatedFollow(t *testing.T) {
 		{Name: "east", Kind: HTTP, Address: target.addr(), Interval: MinInterval, FailureThreshold: 1},
 		{Name: "site", Kind: Calculated, Children: []string{"east"}},
 	}
-	c, err := New(specs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &transitions{}
-	c.Subscribe(rec.add)
-	t.Cleanup(func() { c.Stop(); noLeak(t) })
-	c.Start(nil)
+	c, rec := recorded(t, specs, Options{})
 
 	c.Force("east", ForceDown, "maintenance.txt:2", "planned maintenance")
 	st, _ := c.State("east")

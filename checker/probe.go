@@ -49,6 +49,19 @@ func newDialer(s Spec) *net.Dialer {
 	return &net.Dialer{Timeout: s.ConnectTimeout, KeepAlive: -1}
 }
 
+// connect opens a probe's own connection, started at start, and records
+// in r the connect phase, or the reason it failed (nil then).
+func connect(ctx context.Context, d *net.Dialer, address string, start time.Time, r *Result) (*net.TCPConn, time.Time) {
+	conn, err := d.DialContext(ctx, "tcp", address)
+	if err != nil {
+		r.Reason, r.Message = connectFailure(err, d.Timeout)
+		return nil, time.Time{}
+	}
+	connected := time.Now()
+	r.Phases.Connect = connected.Sub(start)
+	return conn.(*net.TCPConn), connected
+}
+
 // connectFailure turns a dial error into a reason and a message.
 func connectFailure(err error, timeout time.Duration) (Reason, string) {
 	switch {

@@ -33,7 +33,6 @@ type grpcProbe struct {
 	service         string
 	opts            []grpc.DialOption // shared by every probe of the check
 	tls             credentials.TransportCredentials
-	connectTimeout  time.Duration
 	responseTimeout time.Duration
 }
 
@@ -46,7 +45,6 @@ func newGRPCProbe(s Spec, opts Options) *grpcProbe {
 		dialer:          newDialer(s),
 		address:         s.Address,
 		service:         strings.TrimPrefix(s.Path, "/"),
-		connectTimeout:  s.ConnectTimeout,
 		responseTimeout: s.ResponseTimeout,
 	}
 	p.opts = []grpc.DialOption{
@@ -83,16 +81,12 @@ func (p *grpcProbe) probe(ctx context.Context) (r Result) {
 		r.Phases.Total = r.At.Sub(start)
 	}()
 
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.address)
-	if err != nil {
-		r.Reason, r.Message = connectFailure(err, p.connectTimeout)
+	tcp, connected := connect(ctx, p.dialer, p.address, start, &r)
+	if tcp == nil {
 		return r
 	}
-	tcp := conn.(*net.TCPConn)
 	// grpc closes the connection; a reset, not a FIN (see closeProbeConn).
 	_ = tcp.SetLinger(0)
-	connected := time.Now()
-	r.Phases.Connect = connected.Sub(start)
 
 	// The TLS handshake and the RPC share the response timeout, as the
 	// handshake and the response of an http probe do.

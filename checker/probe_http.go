@@ -22,7 +22,6 @@ type httpProbe struct {
 	address         string
 	request         []byte
 	tls             *tls.Config // nil for plain http
-	connectTimeout  time.Duration
 	responseTimeout time.Duration
 	search          []byte // nil without string matching
 	expect          []StatusRange
@@ -42,7 +41,6 @@ func newHTTPProbe(s Spec, opts Options, bufs *buffers) (*httpProbe, error) {
 		dialer:          newDialer(s),
 		address:         s.Address,
 		request:         buildRequest(s, hostHeader(s, host, port)),
-		connectTimeout:  s.ConnectTimeout,
 		responseTimeout: s.ResponseTimeout,
 		expect:          s.Expect,
 		bufs:            bufs,
@@ -141,15 +139,11 @@ func (p *httpProbe) probe(ctx context.Context) (r Result) {
 		r.Phases.Total = r.At.Sub(start)
 	}()
 
-	conn, err := p.dialer.DialContext(ctx, "tcp", p.address)
-	if err != nil {
-		r.Reason, r.Message = connectFailure(err, p.connectTimeout)
+	tcp, connected := connect(ctx, p.dialer, p.address, start, &r)
+	if tcp == nil {
 		return r
 	}
-	tcp := conn.(*net.TCPConn)
 	defer closeProbeConn(tcp)
-	connected := time.Now()
-	r.Phases.Connect = connected.Sub(start)
 
 	// Everything after the connection, the TLS handshake and the body
 	// included, shares the response timeout. Stop expires the deadline at

@@ -46,14 +46,7 @@ func TestExternalCheckerFollowsSet(t *testing.T) {
 		{Name: "west", Kind: TCP, Address: closedAddr(t), Interval: time.Hour},
 		{Name: "both", Kind: Calculated, Children: []string{"east", "west"}},
 	}
-	c, err := New(specs, Options{External: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &transitions{}
-	c.Subscribe(rec.add)
-	t.Cleanup(func() { c.Stop(); noLeak(t) })
-	c.Start(nil)
+	c, rec := recorded(t, specs, Options{External: true})
 	if c.Ready() {
 		t.Fatal("ready before any decision")
 	}

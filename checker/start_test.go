@@ -23,14 +23,7 @@ func TestStartWaitsForFirstProbes(t *testing.T) {
 	off.Disable = true
 	specs := []Spec{hourly("dead", TCP, dead), hourly("up", HTTP, up.addr()), off,
 		{Name: "both", Kind: Calculated, Children: []string{"dead", "up"}}}
-	c, err := New(specs, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := &transitions{}
-	c.Subscribe(rec.add)
-	t.Cleanup(func() { c.Stop(); noLeak(t) })
-	c.Start(nil)
+	c, rec := recorded(t, specs, Options{})
 
 	if !c.Ready() {
 		t.Errorf("not ready when Start returned: %+v", c.Snapshot())
