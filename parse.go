@@ -401,7 +401,7 @@ func parseRecord(c *caddy.Controller) (*setSpec, error) {
 		return nil, c.Errf("record needs a name and a type (A, AAAA, CNAME, SRV, TXT or MX)")
 	}
 	set := &setSpec{name: fqdn(args[0]), ttl: defaultTTL, pos: here(c)}
-	if _, ok := dns.IsDomainName(set.name); !ok {
+	if !isDomainName(set.name) {
 		return nil, c.Errf("record name %q is not a domain name", args[0])
 	}
 	if strings.Contains(strings.TrimPrefix(set.name, "*."), "*") {
@@ -580,7 +580,7 @@ func memberValue(qtype uint16, v string) (string, error) {
 			return "", fmt.Errorf("a CNAME points to a name, not an address")
 		}
 		name := fqdn(v)
-		if _, ok := dns.IsDomainName(name); !ok {
+		if !isDomainName(name) {
 			return "", fmt.Errorf("not a domain name")
 		}
 		return name, nil
@@ -637,7 +637,7 @@ func hostName(v string) (string, error) {
 		return "", fmt.Errorf("%s is an address, not a name", v)
 	}
 	name := fqdn(v)
-	if _, ok := dns.IsDomainName(name); !ok || strings.Contains(name, "*") {
+	if !isDomainName(name) || strings.Contains(name, "*") {
 		return "", fmt.Errorf("%q is not a domain name", v)
 	}
 	return name, nil
@@ -654,7 +654,7 @@ func parseNS(c *caddy.Controller, args []string) ([]string, error) {
 			return nil, c.Errf("ns %s: an NS record names a host, not an address", a)
 		}
 		name := fqdn(a)
-		if _, ok := dns.IsDomainName(name); !ok {
+		if !isDomainName(name) {
 			return nil, c.Errf("ns %q is not a domain name", a)
 		}
 		if slices.Contains(names, name) {
@@ -666,6 +666,23 @@ func parseNS(c *caddy.Controller, args []string) ([]string, error) {
 }
 
 func fqdn(s string) string { return strings.ToLower(dns.Fqdn(s)) }
+
+// isDomainName accepts the names a zone file writes without escapes. A
+// name with a quote, a parenthesis, a semicolon, a backslash, an @, a
+// space or an unprintable byte would be stored as written but asked and
+// printed escaped, so it could never match: it is refused.
+func isDomainName(name string) bool {
+	if _, ok := dns.IsDomainName(name); !ok {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c > '~' || strings.IndexByte(`"'();@\$`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
 
 func oneArg(c *caddy.Controller, args []string) (string, error) {
 	if len(args) != 1 {

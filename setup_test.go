@@ -467,6 +467,9 @@ func TestParseErrors(t *testing.T) {
 			override a.txt
 			override b.txt
 		}`, "Testfile:3 - Error during parsing: override is given twice: one file holds every override"},
+		{"a target name that needs escapes", `healthfailover {
+			record a.example.org CNAME { primary b"c.example.org }
+		}`, "Testfile:2 - Error during parsing: primary b\"c.example.org: not a domain name"},
 		{"cluster without a block", `healthfailover {
 			cluster
 		}`, "Testfile:2 - Error during parsing: cluster takes a block: cluster { join PEER... }"},
