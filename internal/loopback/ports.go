@@ -9,23 +9,25 @@ import (
 	"strconv"
 )
 
-// DNSPort returns a port free for both UDP and TCP on 127.0.0.1, for
-// CoreDNS to bind.
+// DNSPort returns a port free for both UDP and TCP on every address, for
+// CoreDNS to bind: a server block without *bind* listens on all of them, so
+// a port free on 127.0.0.1 alone may be held on another loopback address
+// (by tests running beside, whose servers have addresses of their own).
 func DNSPort() (int, error) {
 	for range 100 {
-		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		u, err := net.ListenPacket("udp", ":0")
 		if err != nil {
 			return 0, err
 		}
 		port := u.LocalAddr().(*net.UDPAddr).Port
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
 		u.Close()
 		if err == nil {
 			l.Close()
 			return port, nil
 		}
 	}
-	return 0, errors.New("no port free for both UDP and TCP on 127.0.0.1")
+	return 0, errors.New("no port free for both UDP and TCP on every address")
 }
 
 // TCPPort returns a TCP port free on 127.0.0.1.

@@ -29,3 +29,17 @@ func TestFree(t *testing.T) {
 		t.Errorf("UDP port %d is taken but Free with udp says it is free", port)
 	}
 }
+
+// A server block without bind listens on every address: the port must be
+// free there for UDP and TCP, not only on 127.0.0.1.
+func TestDNSPortIsFreeOnEveryAddress(t *testing.T) {
+	for range 20 {
+		port, err := DNSPort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !Free(port, true, "0.0.0.0") {
+			t.Fatalf("port %d is not free for UDP and TCP on every address", port)
+		}
+	}
+}
