@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log"
 	"net"
 	"os"
@@ -632,5 +631,3 @@ func (b *viewBroadcast) Invalidates(other memberlist.Broadcast) bool {
 func (b *viewBroadcast) Name() string    { return b.name }
 func (b *viewBroadcast) Message() []byte { return b.msg }
 func (b *viewBroadcast) Finished()       {}
-
-var _ io.Writer = (*logWriter)(nil)

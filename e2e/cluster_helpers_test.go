@@ -341,6 +341,27 @@ type countedNginx struct {
 	proc *corednsproc.Process
 }
 
+// startPrimaryNginx is the primary of a cluster test: US EAST at
+// PREFIX.100, counting its requests.
+func startPrimaryNginx(t *testing.T, prefix string) *countedNginx {
+	t.Helper()
+	return startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
+}
+
+// startPrimaryCluster starts n replicas with observers 2 sharing a check of
+// that primary, PREFIX.101 the secondary of name, and waits until they are
+// one cluster answering the primary.
+func startPrimaryCluster(t *testing.T, prefix string, n int, zone, name string) (*countedNginx, string, []*replica) {
+	t.Helper()
+	east := startPrimaryNginx(t, prefix)
+	secondary := prefix + ".101"
+	rs := newReplicas(t, prefix, n, zone, "observers 2", clusterCheck("east", east, "/health")+clusterRecord(name, east.ip, secondary))
+	startAll(t, rs)
+	waitMembers(t, rs, n, 20*time.Second)
+	waitAnswers(t, rs, name, east.ip, 10*time.Second)
+	return east, secondary, rs
+}
+
 // startCountedNginx writes the config and starts nginx on ip:port; it is
 // stopped when the test ends. in makes the command run in a namespace.
 func startCountedNginx(t *testing.T, name, ns, ip string, port int, in func(name string, args ...string) []string) *countedNginx {

@@ -18,7 +18,7 @@ func TestClusterJoinUnreachable(t *testing.T) {
 		name   = "www.example.org"
 		prefix = "127.0.74"
 	)
-	east := startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
+	east := startPrimaryNginx(t, prefix)
 	body := clusterCheck("east", east, "/health") + clusterRecord(name, east.ip, prefix+".101")
 	// r1 joins r2 and r3, neither running; r2 will join nobody.
 	rs := newReplicas(t, prefix, 3, zone, "", body)

@@ -28,7 +28,7 @@ func TestClusterKeyAndGarbage(t *testing.T) {
 		name   = "www.example.org"
 		prefix = "127.0.75"
 	)
-	east := startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
+	east := startPrimaryNginx(t, prefix)
 	body := clusterCheck("east", east, "/health") + clusterRecord(name, east.ip, prefix+".101")
 	dir := t.TempDir()
 	keyFile := func(name string) string {

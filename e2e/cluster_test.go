@@ -35,7 +35,7 @@ func TestClusterProbeLoad(t *testing.T) {
 		name      = "www.example.org"
 		prefix    = "127.0.71"
 	)
-	east := startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
+	east := startPrimaryNginx(t, prefix)
 	body := clusterCheck("east", east, "/health") + clusterRecord(name, east.ip, prefix+".101")
 	rs := newReplicas(t, prefix, 7, zone, fmt.Sprintf("observers %d", observers), body)
 
@@ -196,12 +196,7 @@ func TestClusterConsistency(t *testing.T) {
 		name   = "www.example.org"
 		prefix = "127.0.72"
 	)
-	east := startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
-	secondary := prefix + ".101"
-	rs := newReplicas(t, prefix, 5, zone, "observers 2", clusterCheck("east", east, "/health")+clusterRecord(name, east.ip, secondary))
-	startAll(t, rs)
-	waitMembers(t, rs, 5, 20*time.Second)
-	waitAnswers(t, rs, name, east.ip, 10*time.Second)
+	east, secondary, rs := startPrimaryCluster(t, prefix, 5, zone, name)
 
 	stopped := time.Now()
 	east.stop(t)
@@ -257,12 +252,7 @@ func TestClusterReplicaLoss(t *testing.T) {
 		name   = "www.example.org"
 		prefix = "127.0.73"
 	)
-	east := startCountedNginx(t, "US EAST", "", prefix+".100", freeSharedPort(t, prefix+".100"), nil)
-	secondary := prefix + ".101"
-	rs := newReplicas(t, prefix, 4, zone, "observers 2", clusterCheck("east", east, "/health")+clusterRecord(name, east.ip, secondary))
-	startAll(t, rs)
-	waitMembers(t, rs, 4, 20*time.Second)
-	waitAnswers(t, rs, name, east.ip, 10*time.Second)
+	east, secondary, rs := startPrimaryCluster(t, prefix, 4, zone, name)
 
 	st, err := rs[0].CheckStatus(zone, "east")
 	if err != nil {
